@@ -2,6 +2,8 @@
 
 #include <torch/types.h>
 
+#include <string>
+
 namespace wfm::ot {
 
 /// How the entropic regularisation eps is given.
@@ -82,5 +84,8 @@ torch::Tensor validateWeights(const torch::Tensor& weights, const torch::Tensor&
 /// log P_ij of a solved problem, [B,N,M], -inf where either point is padding.
 torch::Tensor logPlan(const torch::Tensor& x, const torch::Tensor& y, const torch::Tensor& a,
     const torch::Tensor& b, const SinkhornResult& result);
+
+/// The instruction set the fused CPU kernels use on this machine ("avx512", "avx2", "portable").
+std::string fusedCpuSimdLevel();
 
 } // namespace wfm::ot

@@ -1,0 +1,835 @@
+#include "wfm/data/Npy.h"
+
+#include "wfm/AtomicFile.h"
+#include "wfm/Error.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <bit>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include <sys/stat.h>
+
+#ifdef WFM_HAVE_LIBZIP
+#include <zip.h>
+#endif
+
+// NPY format reference: numpy/lib/format.py ("NEP 1"). Layout: 6-byte magic "\x93NUMPY",
+// major and minor version bytes, a little-endian header length (uint16 for 1.0, uint32 for
+// 2.0/3.0), the header (a Python dict literal with 'descr', 'fortran_order' and 'shape'),
+// then the raw array data.
+
+static_assert(std::endian::native == std::endian::little,
+    "the NPY reader and writer assume a little-endian host");
+
+namespace wfm::data {
+namespace {
+
+constexpr std::string_view kMagic { "\x93NUMPY", 6 };
+constexpr std::size_t kAlignment = 64; // numpy >= 1.14 pads the header to 64 bytes
+
+[[noreturn]] void fail(const std::string& what, const std::string& problem)
+{
+    throw DatasetError(what + ": " + problem);
+}
+
+// ---- header literal --------------------------------------------------------------------------
+
+/// The subset of Python literals an NPY header uses.
+struct PyValue
+{
+    enum class Kind { String, Bool, None, Int, Tuple, List, Dict };
+    Kind kind = Kind::None;
+    std::string text; // String
+    bool flag = false;
+    std::int64_t integer = 0;
+    std::vector<PyValue> items;
+    std::vector<std::string> keys; // Dict only
+};
+
+/// Recursive-descent parser for the header dict; every error names the source and the offset.
+class HeaderParser
+{
+public:
+    HeaderParser(std::string_view text, const std::string& what)
+        : m_text(text)
+        , m_what(what)
+    {
+    }
+
+    PyValue parseDocument()
+    {
+        PyValue v = parseValue(0);
+        skipSpace();
+        if (m_pos != m_text.size()) {
+            error("unexpected text after the dict");
+        }
+        return v;
+    }
+
+private:
+    [[noreturn]] void error(const std::string& problem) const
+    {
+        fail(m_what, detail::concat("unparsable NPY header (", problem, " at offset ", m_pos,
+                         "): ", std::string(m_text.substr(0, 120))));
+    }
+
+    void skipSpace()
+    {
+        while (m_pos < m_text.size()
+            && (m_text[m_pos] == ' ' || m_text[m_pos] == '\t' || m_text[m_pos] == '\n'
+                || m_text[m_pos] == '\r')) {
+            ++m_pos;
+        }
+    }
+
+    bool consume(char c)
+    {
+        skipSpace();
+        if (m_pos < m_text.size() && m_text[m_pos] == c) {
+            ++m_pos;
+            return true;
+        }
+        return false;
+    }
+
+    PyValue parseValue(int depth)
+    {
+        if (depth > 16) {
+            error("nesting too deep");
+        }
+        skipSpace();
+        if (m_pos >= m_text.size()) {
+            error("unexpected end");
+        }
+        const char c = m_text[m_pos];
+        if (c == '\'' || c == '"') {
+            PyValue v;
+            v.kind = PyValue::Kind::String;
+            v.text = parseString();
+            return v;
+        }
+        if (c == '{') {
+            return parseDict(depth);
+        }
+        if (c == '(' || c == '[') {
+            return parseSequence(depth);
+        }
+        if ((c >= '0' && c <= '9') || c == '-') {
+            return parseInt();
+        }
+        for (const auto& [word, kind, flag] :
+            { std::tuple { "True", PyValue::Kind::Bool, true },
+                std::tuple { "False", PyValue::Kind::Bool, false },
+                std::tuple { "None", PyValue::Kind::None, false } }) {
+            const std::string_view w(word);
+            if (m_text.substr(m_pos, w.size()) == w) {
+                m_pos += w.size();
+                PyValue v;
+                v.kind = kind;
+                v.flag = flag;
+                return v;
+            }
+        }
+        error(detail::concat("unexpected character '", c, "'"));
+    }
+
+    std::string parseString()
+    {
+        const char quote = m_text[m_pos++];
+        std::string out;
+        while (m_pos < m_text.size() && m_text[m_pos] != quote) {
+            if (m_text[m_pos] == '\\' && m_pos + 1 < m_text.size()) {
+                ++m_pos;
+            }
+            out += m_text[m_pos++];
+        }
+        if (m_pos >= m_text.size()) {
+            error("unterminated string");
+        }
+        ++m_pos;
+        return out;
+    }
+
+    PyValue parseInt()
+    {
+        PyValue v;
+        v.kind = PyValue::Kind::Int;
+        bool negative = false;
+        if (m_text[m_pos] == '-') {
+            negative = true;
+            ++m_pos;
+        }
+        const std::size_t start = m_pos;
+        std::int64_t value = 0;
+        while (m_pos < m_text.size() && m_text[m_pos] >= '0' && m_text[m_pos] <= '9') {
+            const int digit = m_text[m_pos] - '0';
+            if (__builtin_mul_overflow(value, std::int64_t { 10 }, &value)
+                || __builtin_add_overflow(value, std::int64_t { digit }, &value)) {
+                error("integer too large");
+            }
+            ++m_pos;
+        }
+        if (m_pos == start) {
+            error("digit expected");
+        }
+        // Python 2 wrote long integers as "3L" in old files.
+        if (m_pos < m_text.size() && (m_text[m_pos] == 'L' || m_text[m_pos] == 'l')) {
+            ++m_pos;
+        }
+        v.integer = negative ? -value : value;
+        return v;
+    }
+
+    PyValue parseSequence(int depth)
+    {
+        const char open = m_text[m_pos++];
+        const char close = open == '(' ? ')' : ']';
+        PyValue v;
+        v.kind = open == '(' ? PyValue::Kind::Tuple : PyValue::Kind::List;
+        while (true) {
+            if (consume(close)) {
+                return v;
+            }
+            v.items.push_back(parseValue(depth + 1));
+            if (consume(close)) {
+                return v;
+            }
+            if (!consume(',')) {
+                error(detail::concat("',' or '", close, "' expected"));
+            }
+        }
+    }
+
+    PyValue parseDict(int depth)
+    {
+        ++m_pos;
+        PyValue v;
+        v.kind = PyValue::Kind::Dict;
+        while (true) {
+            if (consume('}')) {
+                return v;
+            }
+            skipSpace();
+            if (m_pos >= m_text.size() || (m_text[m_pos] != '\'' && m_text[m_pos] != '"')) {
+                error("string key expected");
+            }
+            v.keys.push_back(parseString());
+            if (!consume(':')) {
+                error("':' expected");
+            }
+            v.items.push_back(parseValue(depth + 1));
+            if (consume('}')) {
+                return v;
+            }
+            if (!consume(',')) {
+                error("',' or '}' expected");
+            }
+        }
+    }
+
+    std::string_view m_text;
+    const std::string& m_what;
+    std::size_t m_pos = 0;
+};
+
+// ---- dtypes ------------------------------------------------------------------------------------
+
+struct DType
+{
+    torch::ScalarType scalar;
+    std::size_t itemSize;
+    bool bigEndian;
+    bool isBool;
+};
+
+const char* kSupportedDtypes = "<f4 <f8 <i8 <i4 <i2 |i1 |u1 |b1, and >f4 >f8 >i8 >i4 >i2";
+
+DType parseDtype(const std::string& descr, const std::string& what)
+{
+    auto unsupported = [&]() -> DType {
+        fail(what, detail::concat("unsupported dtype '", descr, "' (supported: ", kSupportedDtypes,
+                       ")"));
+    };
+    if (descr.size() != 3) {
+        return unsupported();
+    }
+    const char order = descr[0];
+    if (order != '<' && order != '>' && order != '|' && order != '=') {
+        return unsupported();
+    }
+    const std::string code = descr.substr(1);
+    DType d { torch::kFloat, 0, order == '>', false };
+    if (code == "f4") {
+        d = { torch::kFloat, 4, d.bigEndian, false };
+    } else if (code == "f8") {
+        d = { torch::kDouble, 8, d.bigEndian, false };
+    } else if (code == "i8") {
+        d = { torch::kLong, 8, d.bigEndian, false };
+    } else if (code == "i4") {
+        d = { torch::kInt, 4, d.bigEndian, false };
+    } else if (code == "i2") {
+        d = { torch::kShort, 2, d.bigEndian, false };
+    } else if (code == "i1") {
+        d = { torch::kChar, 1, false, false };
+    } else if (code == "u1") {
+        d = { torch::kByte, 1, false, false };
+    } else if (code == "b1") {
+        d = { torch::kBool, 1, false, true };
+    } else {
+        return unsupported();
+    }
+    // '|' (no byte order) is only valid for single-byte types.
+    if (order == '|' && d.itemSize != 1) {
+        return unsupported();
+    }
+    return d;
+}
+
+std::string descrOf(torch::ScalarType type)
+{
+    switch (type) {
+    case torch::kFloat:
+        return "<f4";
+    case torch::kDouble:
+        return "<f8";
+    case torch::kLong:
+        return "<i8";
+    case torch::kInt:
+        return "<i4";
+    case torch::kShort:
+        return "<i2";
+    case torch::kChar:
+        return "|i1";
+    case torch::kByte:
+        return "|u1";
+    case torch::kBool:
+        return "|b1";
+    default:
+        throw ConfigError(detail::concat("cannot write ", c10::toString(type),
+            " as .npy (supported: float32 float64 int64 int32 int16 int8 uint8 bool)"));
+    }
+}
+
+std::string shapeText(const std::vector<std::int64_t>& shape)
+{
+    std::string s = "(";
+    for (std::size_t i = 0; i < shape.size(); ++i) {
+        s += std::to_string(shape[i]);
+        if (shape.size() == 1) {
+            s += ",";
+        } else if (i + 1 < shape.size()) {
+            s += ", ";
+        }
+    }
+    return s + ")";
+}
+
+// ---- reading -----------------------------------------------------------------------------------
+
+struct Header
+{
+    DType dtype {};
+    bool fortranOrder = false;
+    std::vector<std::int64_t> shape;
+    std::size_t dataOffset = 0; // bytes before the array data
+    std::size_t dataBytes = 0;  // bytes the shape needs
+};
+
+/// Parses the fixed preamble; returns the header text length and sets the data offset.
+/// `prefix` holds at least the first min(12, fileSize) bytes.
+std::size_t parsePreamble(std::string_view prefix, std::size_t fileSize, const std::string& what,
+    std::size_t& headerStart)
+{
+    if (prefix.size() < kMagic.size() || prefix.substr(0, kMagic.size()) != kMagic) {
+        fail(what, fileSize == 0 ? "not an NPY file (the file is empty)"
+                                 : "not an NPY file (bad magic)");
+    }
+    if (prefix.size() < 8) {
+        fail(what, "truncated NPY header (no version)");
+    }
+    const auto major = static_cast<unsigned char>(prefix[6]);
+    const auto minor = static_cast<unsigned char>(prefix[7]);
+    std::size_t headerLength = 0;
+    if (major == 1) {
+        if (prefix.size() < 10) {
+            fail(what, "truncated NPY header (no header length)");
+        }
+        headerLength = static_cast<unsigned char>(prefix[8])
+            | (static_cast<std::size_t>(static_cast<unsigned char>(prefix[9])) << 8);
+        headerStart = 10;
+    } else if (major == 2 || major == 3) {
+        if (prefix.size() < 12) {
+            fail(what, "truncated NPY header (no header length)");
+        }
+        for (int i = 3; i >= 0; --i) {
+            headerLength = (headerLength << 8) | static_cast<unsigned char>(prefix[8 + i]);
+        }
+        headerStart = 12;
+    } else {
+        fail(what, detail::concat("unsupported NPY format version ", int(major), ".", int(minor)));
+    }
+    if (headerLength > fileSize - headerStart) {
+        fail(what, detail::concat("truncated NPY header (it claims ", headerLength,
+                       " bytes, the file has ", fileSize - headerStart, " after the preamble)"));
+    }
+    return headerLength;
+}
+
+Header parseHeaderText(std::string_view text, const std::string& what)
+{
+    const PyValue dict = HeaderParser(text, what).parseDocument();
+    if (dict.kind != PyValue::Kind::Dict) {
+        fail(what, "unparsable NPY header (not a dict): " + std::string(text.substr(0, 120)));
+    }
+    const PyValue* descr = nullptr;
+    const PyValue* fortran = nullptr;
+    const PyValue* shape = nullptr;
+    for (std::size_t i = 0; i < dict.keys.size(); ++i) {
+        if (dict.keys[i] == "descr") {
+            descr = &dict.items[i];
+        } else if (dict.keys[i] == "fortran_order") {
+            fortran = &dict.items[i];
+        } else if (dict.keys[i] == "shape") {
+            shape = &dict.items[i];
+        }
+    }
+    if (descr == nullptr || fortran == nullptr || shape == nullptr) {
+        fail(what, "unparsable NPY header (it needs 'descr', 'fortran_order' and 'shape'): "
+                + std::string(text.substr(0, 120)));
+    }
+    Header h;
+    if (descr->kind != PyValue::Kind::String) {
+        fail(what, detail::concat("unsupported dtype (structured or nested: ",
+                       std::string(text.substr(0, 120)), "); supported: ", kSupportedDtypes));
+    }
+    h.dtype = parseDtype(descr->text, what);
+    if (fortran->kind != PyValue::Kind::Bool) {
+        fail(what, "unparsable NPY header ('fortran_order' is not True or False)");
+    }
+    h.fortranOrder = fortran->flag;
+    if (shape->kind != PyValue::Kind::Tuple) {
+        fail(what, "unparsable NPY header ('shape' is not a tuple)");
+    }
+    for (const PyValue& dim : shape->items) {
+        if (dim.kind != PyValue::Kind::Int || dim.integer < 0) {
+            fail(what, "unparsable NPY header ('shape' must hold non-negative integers)");
+        }
+        h.shape.push_back(dim.integer);
+    }
+    if (h.shape.size() > 64) {
+        fail(what, detail::concat("shape has ", h.shape.size(), " dimensions (at most 64)"));
+    }
+    // Checked element and byte counts: an absurd shape must fail here, before any allocation.
+    std::int64_t count = 1;
+    for (const std::int64_t d : h.shape) {
+        if (__builtin_mul_overflow(count, d, &count)) {
+            fail(what, "shape " + shapeText(h.shape) + " is too large (its size overflows)");
+        }
+    }
+    std::int64_t bytes = 0;
+    if (__builtin_mul_overflow(count, static_cast<std::int64_t>(h.dtype.itemSize), &bytes)) {
+        fail(what, "shape " + shapeText(h.shape) + " is too large (its size overflows)");
+    }
+    h.dataBytes = static_cast<std::size_t>(bytes);
+    return h;
+}
+
+/// Checks the data fits in the file, then allocates the tensor in storage order.
+torch::Tensor allocateFor(const Header& h, std::size_t available, const std::string& what)
+{
+    if (h.dataBytes > available) {
+        fail(what, detail::concat("data is truncated: shape ", shapeText(h.shape), " of ",
+                       c10::toString(h.dtype.scalar), " needs ", h.dataBytes,
+                       " bytes, the file has ", available, " after the header"));
+    }
+    std::vector<std::int64_t> storageShape = h.shape;
+    if (h.fortranOrder) {
+        // A Fortran-order array is the C-order array of the reversed shape, transposed.
+        std::reverse(storageShape.begin(), storageShape.end());
+    }
+    return torch::empty(storageShape, torch::TensorOptions().dtype(h.dtype.scalar));
+}
+
+template <typename Word>
+void swapWords(void* data, std::size_t count)
+{
+    auto* p = static_cast<unsigned char*>(data);
+    for (std::size_t i = 0; i < count; ++i) {
+        Word w;
+        std::memcpy(&w, p + i * sizeof(Word), sizeof(Word));
+        if constexpr (sizeof(Word) == 2) {
+            w = __builtin_bswap16(w);
+        } else if constexpr (sizeof(Word) == 4) {
+            w = __builtin_bswap32(w);
+        } else {
+            w = __builtin_bswap64(w);
+        }
+        std::memcpy(p + i * sizeof(Word), &w, sizeof(Word));
+    }
+}
+
+/// Byte order, bool normalisation and Fortran order, after the raw bytes were copied in.
+torch::Tensor finish(torch::Tensor t, const Header& h)
+{
+    const auto count = static_cast<std::size_t>(t.numel());
+    if (h.dtype.bigEndian && count > 0) {
+        switch (h.dtype.itemSize) {
+        case 2:
+            swapWords<std::uint16_t>(t.data_ptr(), count);
+            break;
+        case 4:
+            swapWords<std::uint32_t>(t.data_ptr(), count);
+            break;
+        case 8:
+            swapWords<std::uint64_t>(t.data_ptr(), count);
+            break;
+        default:
+            break;
+        }
+    }
+    if (h.dtype.isBool && count > 0) {
+        // Any non-zero byte is True; torch requires bool storage to hold exactly 0 or 1.
+        auto* p = static_cast<unsigned char*>(t.data_ptr());
+        for (std::size_t i = 0; i < count; ++i) {
+            p[i] = p[i] != 0 ? 1 : 0;
+        }
+    }
+    if (h.fortranOrder && t.dim() > 1) {
+        std::vector<std::int64_t> order(static_cast<std::size_t>(t.dim()));
+        for (std::size_t i = 0; i < order.size(); ++i) {
+            order[i] = static_cast<std::int64_t>(order.size() - 1 - i);
+        }
+        t = t.permute(order).contiguous();
+    }
+    return t;
+}
+
+// ---- writing -----------------------------------------------------------------------------------
+
+torch::Tensor cpuContiguous(const torch::Tensor& t)
+{
+    if (!t.defined()) {
+        throw ConfigError("cannot write an undefined tensor as .npy");
+    }
+    descrOf(t.scalar_type()); // validates the dtype before any copy
+    return t.detach().to(torch::kCPU).contiguous();
+}
+
+std::string headerFor(const torch::Tensor& t)
+{
+    std::string dict = "{'descr': '" + descrOf(t.scalar_type())
+        + "', 'fortran_order': False, 'shape': " + shapeText(t.sizes().vec()) + ", }";
+    // Pad with spaces and a final newline so the data starts on a 64-byte boundary.
+    std::size_t preamble = 10;
+    std::size_t total = preamble + dict.size() + 1;
+    if (total + (kAlignment - total % kAlignment) % kAlignment - preamble > 0xffff) {
+        preamble = 12; // format 2.0: 32-bit header length
+        total = preamble + dict.size() + 1;
+    }
+    dict.append((kAlignment - total % kAlignment) % kAlignment, ' ');
+    dict += '\n';
+    const std::size_t headerLength = dict.size();
+
+    std::string out(kMagic);
+    out += static_cast<char>(preamble == 10 ? 1 : 2);
+    out += '\0';
+    const int lengthBytes = preamble == 10 ? 2 : 4;
+    for (int i = 0; i < lengthBytes; ++i) {
+        out += static_cast<char>((headerLength >> (8 * i)) & 0xff);
+    }
+    return out + dict;
+}
+
+#ifdef WFM_HAVE_LIBZIP
+std::string zipErrorText(int code)
+{
+    zip_error_t err;
+    zip_error_init_with_code(&err, code);
+    std::string text = zip_error_strerror(&err);
+    zip_error_fini(&err);
+    return text;
+}
+
+struct ZipCloser
+{
+    void operator()(zip_t* z) const { zip_discard(z); }
+};
+using ZipHandle = std::unique_ptr<zip_t, ZipCloser>;
+
+struct ZipFileCloser
+{
+    void operator()(zip_file_t* f) const { zip_fclose(f); }
+};
+using ZipFileHandle = std::unique_ptr<zip_file_t, ZipFileCloser>;
+#endif
+
+} // namespace
+
+torch::Tensor parseNpy(const std::string& bytes, const std::string& what)
+{
+    std::size_t headerStart = 0;
+    const std::size_t headerLength = parsePreamble(
+        std::string_view(bytes).substr(0, 12), bytes.size(), what, headerStart);
+    Header h = parseHeaderText(std::string_view(bytes).substr(headerStart, headerLength), what);
+    h.dataOffset = headerStart + headerLength;
+    torch::Tensor t = allocateFor(h, bytes.size() - h.dataOffset, what);
+    if (h.dataBytes > 0) {
+        std::memcpy(t.data_ptr(), bytes.data() + h.dataOffset, h.dataBytes);
+    }
+    return finish(std::move(t), h);
+}
+
+torch::Tensor readNpy(const std::string& path)
+{
+    struct stat info {};
+    if (::stat(path.c_str(), &info) != 0) {
+        const int err = errno;
+        fail(path, "cannot open: " + std::generic_category().message(err));
+    }
+    if (!S_ISREG(info.st_mode)) {
+        fail(path, "cannot read: not a regular file");
+    }
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        const int err = errno;
+        fail(path, "cannot open: " + std::generic_category().message(err));
+    }
+    in.seekg(0, std::ios::end);
+    const std::streamoff end = in.tellg();
+    in.seekg(0, std::ios::beg);
+    if (end < 0 || !in) {
+        fail(path, "cannot read (not a regular file?)");
+    }
+    const auto fileSize = static_cast<std::size_t>(end);
+
+    std::string prefix(std::min<std::size_t>(fileSize, 12), '\0');
+    if (!in.read(prefix.data(), static_cast<std::streamsize>(prefix.size()))) {
+        fail(path, "cannot read the NPY preamble");
+    }
+    std::size_t headerStart = 0;
+    const std::size_t headerLength = parsePreamble(prefix, fileSize, path, headerStart);
+    std::string headerText(headerLength, '\0');
+    in.seekg(static_cast<std::streamoff>(headerStart), std::ios::beg);
+    if (!in.read(headerText.data(), static_cast<std::streamsize>(headerLength))) {
+        fail(path, "cannot read the NPY header");
+    }
+    Header h = parseHeaderText(headerText, path);
+    h.dataOffset = headerStart + headerLength;
+    // The size check in allocateFor bounds the allocation by the file size.
+    torch::Tensor t = allocateFor(h, fileSize - h.dataOffset, path);
+    if (h.dataBytes > 0
+        && !in.read(static_cast<char*>(t.data_ptr()), static_cast<std::streamsize>(h.dataBytes))) {
+        fail(path, detail::concat("cannot read the array data (", h.dataBytes, " bytes)"));
+    }
+    return finish(std::move(t), h);
+}
+
+std::string serializeNpy(const torch::Tensor& t)
+{
+    const torch::Tensor c = cpuContiguous(t);
+    std::string out = headerFor(c);
+    const auto nbytes = static_cast<std::size_t>(c.numel()) * c.element_size();
+    if (nbytes > 0) {
+        out.append(static_cast<const char*>(c.data_ptr()), nbytes);
+    }
+    return out;
+}
+
+void writeNpy(const std::string& path, const torch::Tensor& t)
+{
+    const torch::Tensor c = cpuContiguous(t);
+    AtomicFileWriter out(path);
+    out.write(headerFor(c));
+    const auto nbytes = static_cast<std::size_t>(c.numel()) * c.element_size();
+    if (nbytes > 0) {
+        out.write(c.data_ptr(), nbytes);
+    }
+    out.commit();
+}
+
+bool npzSupported()
+{
+#ifdef WFM_HAVE_LIBZIP
+    return true;
+#else
+    return false;
+#endif
+}
+
+NpzArchive readNpz(const std::string& path)
+{
+#ifdef WFM_HAVE_LIBZIP
+    int code = 0;
+    ZipHandle zip(zip_open(path.c_str(), ZIP_RDONLY, &code));
+    if (!zip) {
+        fail(path, "cannot open .npz archive: " + zipErrorText(code));
+    }
+    NpzArchive arrays;
+    const zip_int64_t entries = zip_get_num_entries(zip.get(), 0);
+    for (zip_int64_t i = 0; i < entries; ++i) {
+        const auto index = static_cast<zip_uint64_t>(i);
+        zip_stat_t st;
+        zip_stat_init(&st);
+        if (zip_stat_index(zip.get(), index, 0, &st) != 0 || (st.valid & ZIP_STAT_NAME) == 0) {
+            fail(path, detail::concat("cannot read member ", i, ": ", zip_strerror(zip.get())));
+        }
+        const std::string member = st.name;
+        constexpr std::string_view suffix = ".npy";
+        if (member.size() <= suffix.size()
+            || member.compare(member.size() - suffix.size(), suffix.size(), suffix) != 0) {
+            continue;
+        }
+        const std::string what = path + ":" + member;
+        ZipFileHandle file(zip_fopen_index(zip.get(), index, 0));
+        if (!file) {
+            fail(what, "cannot open member: " + std::string(zip_strerror(zip.get())));
+        }
+        // Read in chunks rather than trusting the size the directory claims (a corrupt or
+        // malicious archive could claim any size).
+        std::string bytes;
+        if ((st.valid & ZIP_STAT_SIZE) != 0) {
+            bytes.reserve(std::min<zip_uint64_t>(st.size, zip_uint64_t { 1 } << 26));
+        }
+        std::vector<char> chunk(std::size_t { 1 } << 20);
+        while (true) {
+            const zip_int64_t n = zip_fread(file.get(), chunk.data(), chunk.size());
+            if (n < 0) {
+                fail(what, "cannot decompress member: "
+                        + std::string(zip_file_strerror(file.get())));
+            }
+            if (n == 0) {
+                break;
+            }
+            bytes.append(chunk.data(), static_cast<std::size_t>(n));
+        }
+        if ((st.valid & ZIP_STAT_SIZE) != 0 && bytes.size() != st.size) {
+            fail(what, detail::concat("member is truncated (", bytes.size(), " of ", st.size,
+                           " bytes)"));
+        }
+        arrays[member.substr(0, member.size() - suffix.size())] = parseNpy(bytes, what);
+    }
+    return arrays;
+#else
+    fail(path, "reading .npz archives needs libzip, which this build lacks (install libzip-dev "
+               "and reconfigure)");
+#endif
+}
+
+void writeNpz(const std::string& path, const NpzArchive& arrays, bool compress)
+{
+#ifdef WFM_HAVE_LIBZIP
+    // Serialise first so that a bad dtype throws before anything is written. The archive is
+    // assembled in memory and then written atomically like every other file we produce.
+    if (arrays.empty()) {
+        // libzip deletes archives left without members; np.savez() writes a bare
+        // end-of-central-directory record instead, and so do we.
+        writeFileAtomically(path, std::string("PK\x05\x06", 4) + std::string(18, '\0'));
+        return;
+    }
+    std::vector<std::string> members;
+    members.reserve(arrays.size());
+    for (const auto& [name, tensor] : arrays) {
+        if (name.empty()) {
+            throw ConfigError(path + ": an .npz array name must not be empty");
+        }
+        members.push_back(serializeNpy(tensor));
+    }
+
+    zip_error_t error;
+    zip_error_init(&error);
+    zip_source_t* memory = zip_source_buffer_create(nullptr, 0, 0, &error);
+    if (memory == nullptr) {
+        const std::string text = zip_error_strerror(&error);
+        zip_error_fini(&error);
+        throw Error(detail::concat("cannot write '", path, "': ", text));
+    }
+    zip_source_keep(memory); // survives zip_close, which writes the archive into it
+    struct SourceGuard
+    {
+        zip_source_t* s;
+        ~SourceGuard() { zip_source_free(s); }
+    } guard { memory };
+
+    zip_t* zip = zip_open_from_source(memory, ZIP_TRUNCATE, &error);
+    if (zip == nullptr) {
+        const std::string text = zip_error_strerror(&error);
+        zip_error_fini(&error);
+        throw Error(detail::concat("cannot write '", path, "': ", text));
+    }
+    zip_error_fini(&error);
+    auto failWith = [&](zip_t* z, const std::string& step) {
+        const std::string text = zip_strerror(z);
+        zip_discard(z);
+        throw Error(detail::concat("cannot write '", path, "': ", step, ": ", text));
+    };
+
+    std::size_t k = 0;
+    for (const auto& entry : arrays) {
+        const std::string& bytes = members[k++];
+        const std::string member = entry.first + ".npy";
+        zip_source_t* source = zip_source_buffer(zip, bytes.data(), bytes.size(), 0);
+        if (source == nullptr) {
+            failWith(zip, member);
+        }
+        const zip_int64_t index
+            = zip_file_add(zip, member.c_str(), source, ZIP_FL_ENC_UTF_8 | ZIP_FL_OVERWRITE);
+        if (index < 0) {
+            zip_source_free(source);
+            failWith(zip, member);
+        }
+        if (zip_set_file_compression(zip, static_cast<zip_uint64_t>(index),
+                compress ? ZIP_CM_DEFLATE : ZIP_CM_STORE, 0)
+            != 0) {
+            failWith(zip, member);
+        }
+    }
+    if (zip_close(zip) != 0) {
+        failWith(zip, "assembling the archive");
+    }
+
+    zip_stat_t st;
+    zip_stat_init(&st);
+    if (zip_source_stat(memory, &st) != 0 || (st.valid & ZIP_STAT_SIZE) == 0
+        || zip_source_open(memory) != 0) {
+        throw Error(detail::concat("cannot write '", path,
+            "': cannot read back the archive: ", zip_error_strerror(zip_source_error(memory))));
+    }
+    std::string archive(static_cast<std::size_t>(st.size), '\0');
+    const zip_int64_t n = archive.empty() ? 0 : zip_source_read(memory, archive.data(), st.size);
+    zip_source_close(memory);
+    if (n < 0 || static_cast<zip_uint64_t>(n) != st.size) {
+        throw Error(detail::concat("cannot write '", path, "': cannot read back the archive"));
+    }
+    writeFileAtomically(path, archive);
+#else
+    (void)arrays;
+    (void)compress;
+    throw DatasetError(path + ": writing .npz archives needs libzip, which this build lacks "
+                              "(install libzip-dev and reconfigure)");
+#endif
+}
+
+torch::Tensor requireArray(const NpzArchive& arrays, const std::string& name,
+    const std::string& file)
+{
+    const auto it = arrays.find(name);
+    if (it != arrays.end()) {
+        return it->second;
+    }
+    std::string names;
+    for (const auto& entry : arrays) {
+        names += (names.empty() ? "" : ", ") + entry.first;
+    }
+    throw DatasetError(detail::concat(file, ": array '", name, "' is missing (has: ",
+        names.empty() ? std::string("none") : names, ")"));
+}
+
+} // namespace wfm::data

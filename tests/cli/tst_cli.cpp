@@ -1,0 +1,251 @@
+// The `wfm` command-line contract: JSON results against closed forms and brute force, and
+// clear one-line errors with the right exit codes for bad input.
+
+#include <QtTest>
+
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QProcess>
+#include <QTemporaryDir>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <vector>
+
+namespace {
+
+struct Result
+{
+    int code = -1;
+    QByteArray out;
+    QByteArray err;
+    QJsonObject json() const { return QJsonDocument::fromJson(out).object(); }
+};
+
+Result runWfm(const QStringList& args)
+{
+    QProcess p;
+    p.start(QStringLiteral(WFM_CLI_PATH), args);
+    if (!p.waitForFinished(120'000)) {
+        p.kill();
+        return {};
+    }
+    return { p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -2, p.readAllStandardOutput(),
+        p.readAllStandardError() };
+}
+
+/// Independent minimal .npy writer (format 1.0, little-endian float64 or float32, C order).
+void writeNpy(const QString& path, const std::vector<double>& values, const std::vector<int>& shape,
+    bool f32 = false)
+{
+    QString shapeStr = "(";
+    for (size_t k = 0; k < shape.size(); ++k) {
+        shapeStr += QString::number(shape[k]) + (shape.size() == 1 || k + 1 < shape.size() ? "," : "");
+    }
+    shapeStr += ")";
+    QByteArray header = QString("{'descr': '%1', 'fortran_order': False, 'shape': %2, }")
+                            .arg(f32 ? "<f4" : "<f8", shapeStr)
+                            .toLatin1();
+    while ((10 + header.size() + 1) % 64 != 0) {
+        header += ' ';
+    }
+    header += '\n';
+    QByteArray bytes("\x93NUMPY\x01\x00", 8);
+    const quint16 len = static_cast<quint16>(header.size());
+    bytes.append(static_cast<char>(len & 0xff));
+    bytes.append(static_cast<char>(len >> 8));
+    bytes += header;
+    for (double v : values) {
+        if (f32) {
+            const float f = static_cast<float>(v);
+            bytes.append(reinterpret_cast<const char*>(&f), sizeof f);
+        } else {
+            bytes.append(reinterpret_cast<const char*>(&v), sizeof v);
+        }
+    }
+    QFile f(path);
+    QVERIFY(f.open(QIODevice::WriteOnly));
+    f.write(bytes);
+}
+
+} // namespace
+
+class TestCli : public QObject
+{
+    Q_OBJECT
+
+    QTemporaryDir m_dir;
+    QString path(const QString& name) const { return m_dir.filePath(name); }
+
+private Q_SLOTS:
+    void initTestCase() { QVERIFY(m_dir.isValid()); }
+
+    void versionAndHelp()
+    {
+        auto v = runWfm({ "--version" });
+        QCOMPARE(v.code, 0);
+        QVERIFY(v.out.startsWith("wfm "));
+        auto h = runWfm({ "help" });
+        QCOMPARE(h.code, 0);
+        QVERIFY(h.out.contains("ot") && h.out.contains("bures") && h.out.contains("bench"));
+        auto ho = runWfm({ "help", "ot" });
+        QCOMPARE(ho.code, 0);
+        QVERIFY(ho.out.contains("--eps-mode"));
+        auto hh = runWfm({ "ot", "--help" });
+        QCOMPARE(hh.code, 0);
+        QVERIFY(hh.out.contains("--source"));
+    }
+
+    // One point to one point: the cost is the squared distance, whatever eps.
+    void otSinglePoints()
+    {
+        writeNpy(path("p.npy"), { 1.0, 2.0, 3.0 }, { 1, 3 });
+        writeNpy(path("q.npy"), { -1.0, 0.0, 5.0 }, { 1, 3 });
+        for (QString method : { "sinkhorn", "exact" }) {
+            auto r = runWfm({ "ot", "--source", path("p.npy"), "--target", path("q.npy"), "--method", method });
+            QCOMPARE(r.code, 0);
+            const auto j = r.json();
+            QCOMPARE(j.value("cost").toDouble(), 12.0);
+            QVERIFY(j.contains("iterations") && j.contains("marginal_error") && j.contains("seconds"));
+        }
+    }
+
+    // Exact OT between uniform 5-point clouds equals brute force over permutations; Sinkhorn
+    // at small eps is close above it.
+    void otExactMatchesBruteForce()
+    {
+        const std::vector<double> xs { 0, 0, 1, 0.2, 2, 1, 0.5, 3, -1, 1 };
+        const std::vector<double> ys { 0.1, 1, 2, 2, -0.5, 0, 1, 1, 3, 0.3 };
+        writeNpy(path("x.npy"), xs, { 5, 2 });
+        writeNpy(path("y.npy"), ys, { 5, 2 }, true);
+        std::vector<int> perm { 0, 1, 2, 3, 4 };
+        double best = std::numeric_limits<double>::infinity();
+        do {
+            double c = 0;
+            for (int i = 0; i < 5; ++i) {
+                const int j = perm[static_cast<size_t>(i)];
+                c += std::pow(xs[2 * i] - ys[2 * j], 2) + std::pow(xs[2 * i + 1] - ys[2 * j + 1], 2);
+            }
+            best = std::min(best, c / 5.0);
+        } while (std::next_permutation(perm.begin(), perm.end()));
+        auto e = runWfm({ "ot", "--source", path("x.npy"), "--target", path("y.npy"), "--method", "exact" });
+        QCOMPARE(e.code, 0);
+        QVERIFY(std::abs(e.json().value("cost").toDouble() - best) < 1e-9);
+        auto s = runWfm({ "ot", "--source", path("x.npy"), "--target", path("y.npy"), "--eps", "0.001",
+            "--iters", "2000", "--dtype", "float64" });
+        QCOMPARE(s.code, 0);
+        const double sc = s.json().value("cost").toDouble();
+        QVERIFY2(sc >= best - 1e-6 && sc < best * 1.01, qPrintable(QString("%1 vs %2").arg(sc).arg(best)));
+    }
+
+    void otBatchedGivesLists()
+    {
+        std::vector<double> x(2 * 4 * 2), y(2 * 4 * 2);
+        for (size_t k = 0; k < x.size(); ++k) {
+            x[k] = std::sin(0.7 * static_cast<double>(k));
+            y[k] = std::cos(0.3 * static_cast<double>(k)) + 0.5;
+        }
+        writeNpy(path("bx.npy"), x, { 2, 4, 2 });
+        writeNpy(path("by.npy"), y, { 2, 4, 2 });
+        writeNpy(path("bw.npy"), { 0.5, 0.5, 0, 0, 0.25, 0.25, 0.25, 0.25 }, { 2, 4 });
+        auto r = runWfm({ "ot", "--source", path("bx.npy"), "--target", path("by.npy"),
+            "--source-weights", path("bw.npy"), "--plan", path("plan.npy"), "--tol", "1e-6", "--iters", "5000" });
+        QCOMPARE(r.code, 0);
+        const auto j = r.json();
+        QVERIFY(j.value("cost").isArray());
+        QCOMPARE(j.value("cost").toArray().size(), 2);
+        QVERIFY(j.value("iterations").toInt() < 5000);
+        QVERIFY(QFile::exists(path("plan.npy")));
+        // The plan file is [2,4,4] float32: header + 32 floats.
+        QFile f(path("plan.npy"));
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        const QByteArray all = f.readAll();
+        QVERIFY(all.contains("(2, 4, 4)"));
+    }
+
+    void badInput_data()
+    {
+        QTest::addColumn<QStringList>("args");
+        QTest::addColumn<int>("code");
+        QTest::addColumn<QString>("mentions");
+        QTest::newRow("missing file") << QStringList { "ot", "--source", "NOFILE.npy", "--target", "y.npy" } << 1 << "NOFILE.npy";
+        QTest::newRow("dimension mismatch") << QStringList { "ot", "--source", "x.npy", "--target", "d3.npy" } << 1 << "dimension";
+        QTest::newRow("nan") << QStringList { "ot", "--source", "nan.npy", "--target", "y.npy" } << 1 << "nan.npy";
+        QTest::newRow("negative weights") << QStringList { "ot", "--source", "x.npy", "--target", "y.npy", "--source-weights", "neg.npy" } << 1 << "neg.npy";
+        QTest::newRow("zero-sum weights") << QStringList { "ot", "--source", "x.npy", "--target", "y.npy", "--source-weights", "zero.npy" } << 1 << "zero.npy";
+        QTest::newRow("wrong weight shape") << QStringList { "ot", "--source", "x.npy", "--target", "y.npy", "--source-weights", "w3.npy" } << 1 << "w3.npy";
+        QTest::newRow("not npy") << QStringList { "ot", "--source", "junk.npy", "--target", "y.npy" } << 1 << "junk.npy";
+        QTest::newRow("bad method") << QStringList { "ot", "--source", "x.npy", "--target", "y.npy", "--method", "magic" } << 2 << "method";
+        QTest::newRow("unknown flag") << QStringList { "ot", "--frobnicate" } << 2 << "frobnicate";
+        QTest::newRow("bad device") << QStringList { "ot", "--source", "x.npy", "--target", "y.npy", "--device", "tpu" } << 1 << "tpu";
+        QTest::newRow("non-symmetric covariance") << QStringList { "bures", "--mean0", "m.npy", "--cov0", "nonsym.npy", "--mean1", "m.npy", "--cov1", "id.npy" } << 1 << "nonsym.npy";
+        QTest::newRow("indefinite covariance") << QStringList { "bures", "--mean0", "m.npy", "--cov0", "id.npy", "--mean1", "m.npy", "--cov1", "indef.npy" } << 1 << "indef.npy";
+        QTest::newRow("covariance shape") << QStringList { "bures", "--mean0", "m.npy", "--cov0", "d3id.npy", "--mean1", "m.npy", "--cov1", "id.npy" } << 1 << "d3id.npy";
+    }
+    void badInput()
+    {
+        QFETCH(QStringList, args);
+        QFETCH(int, code);
+        QFETCH(QString, mentions);
+        writeNpy(path("x.npy"), { 0, 0, 1, 1, 2, 0 }, { 3, 2 });
+        writeNpy(path("y.npy"), { 1, 0, 0, 1, 2, 2 }, { 3, 2 });
+        writeNpy(path("d3.npy"), { 1, 0, 0, 0, 1, 2 }, { 2, 3 });
+        writeNpy(path("nan.npy"), { 0, std::numeric_limits<double>::quiet_NaN(), 1, 1, 2, 0 }, { 3, 2 });
+        writeNpy(path("neg.npy"), { 0.5, 0.7, -0.2 }, { 3 });
+        writeNpy(path("zero.npy"), { 0, 0, 0 }, { 3 });
+        writeNpy(path("w3.npy"), { 0.25, 0.25, 0.25, 0.25 }, { 4 });
+        writeNpy(path("m.npy"), { 0, 0 }, { 2 });
+        writeNpy(path("id.npy"), { 1, 0, 0, 1 }, { 2, 2 });
+        writeNpy(path("nonsym.npy"), { 1, 0.5, 0, 1 }, { 2, 2 });
+        writeNpy(path("indef.npy"), { 1, 2, 2, 1 }, { 2, 2 });
+        writeNpy(path("d3id.npy"), { 1, 0, 0, 0, 1, 0, 0, 0, 1 }, { 3, 3 });
+        QFile junk(path("junk.npy"));
+        QVERIFY(junk.open(QIODevice::WriteOnly));
+        junk.write("this is not a numpy file at all");
+        junk.close();
+        QStringList full;
+        for (const auto& a : args) {
+            full << (a.endsWith(".npy") && a != "NOFILE.npy" ? path(a) : a);
+        }
+        auto r = runWfm(full);
+        QCOMPARE(r.code, code);
+        QVERIFY2(QString::fromUtf8(r.err).contains(mentions, Qt::CaseInsensitive),
+            qPrintable("stderr: " + QString::fromUtf8(r.err)));
+        QVERIFY2(r.err.trimmed().count('\n') == 0, "error must be one line");
+        QVERIFY(r.out.isEmpty());
+    }
+
+    // 1-D Gaussians: W2 = sqrt((m0 - m1)^2 + (s0 - s1)^2) and the geodesic midpoint.
+    void buresClosedForm()
+    {
+        writeNpy(path("m0.npy"), { 1.0 }, { 1 });
+        writeNpy(path("s0.npy"), { 4.0 }, { 1, 1 });
+        writeNpy(path("m1.npy"), { -2.0 }, { 1 });
+        writeNpy(path("s1.npy"), { 9.0 }, { 1, 1 });
+        auto r = runWfm({ "bures", "--mean0", path("m0.npy"), "--cov0", path("s0.npy"), "--mean1",
+            path("m1.npy"), "--cov1", path("s1.npy"), "--t", "0.5" });
+        QCOMPARE(r.code, 0);
+        const auto j = r.json();
+        QVERIFY(std::abs(j.value("w2").toDouble() - std::sqrt(9.0 + 1.0)) < 1e-9);
+        QVERIFY(std::abs(j.value("A").toArray()[0].toArray()[0].toDouble() - 1.5) < 1e-9);
+        QVERIFY(std::abs(j.value("mean_t").toArray()[0].toDouble() + 0.5) < 1e-9);
+        // sigma_t = 2.5, so var = 6.25
+        QVERIFY(std::abs(j.value("cov_t").toArray()[0].toArray()[0].toDouble() - 6.25) < 1e-9);
+    }
+
+    void benchOtPrintsBothPaths()
+    {
+        auto r = runWfm({ "bench", "ot", "--batch", "2", "--points", "64", "--iters", "20", "--repeat", "1" });
+        QCOMPARE(r.code, 0);
+        const auto j = r.json();
+        QVERIFY(j.contains("fused") && j.contains("tensor") && j.contains("environment"));
+        QVERIFY(j.value("cost_max_relative_difference").toDouble() < 1e-3);
+        QVERIFY(j.value("fused").toObject().value("seconds").toDouble() > 0);
+    }
+};
+
+QTEST_GUILESS_MAIN(TestCli)
+#include "tst_cli.moc"
