@@ -18,7 +18,10 @@
 namespace wfm {
 namespace {
 
-std::string osError(int err) { return std::generic_category().message(err); }
+std::string osError(int err)
+{
+    return std::generic_category().message(err);
+}
 
 [[noreturn]] void fail(const std::string& what, const std::string& path, int err)
 {
@@ -51,11 +54,12 @@ int openTemporary(const std::string& path, std::string& tempPath)
     static std::atomic<unsigned> counter { 0 };
     thread_local std::mt19937_64 rng { std::random_device {}() };
     const std::string folder = folderOf(path);
-    const std::string stem = (folder == "/" ? "/" : folder + "/") + "." + baseNameOf(path) + ".tmp-";
+    const std::string stem
+        = (folder == "/" ? "/" : folder + "/") + "." + baseNameOf(path) + ".tmp-";
     int lastError = 0;
     for (int attempt = 0; attempt < 64; ++attempt) {
-        tempPath = detail::concat(stem, ::getpid(), "-", counter.fetch_add(1), "-",
-            std::hex, rng() & 0xffffffu);
+        tempPath = detail::concat(
+            stem, ::getpid(), "-", counter.fetch_add(1), "-", std::hex, rng() & 0xffffffu);
         int fd = -1;
         do {
             fd = ::open(tempPath.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
@@ -95,7 +99,10 @@ AtomicFileWriter::AtomicFileWriter(std::string path)
     m_fd = openTemporary(m_path, m_tempPath);
 }
 
-AtomicFileWriter::~AtomicFileWriter() { discard(); }
+AtomicFileWriter::~AtomicFileWriter()
+{
+    discard();
+}
 
 AtomicFileWriter::AtomicFileWriter(AtomicFileWriter&& other) noexcept
     : m_path(std::move(other.m_path))

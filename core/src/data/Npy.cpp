@@ -40,7 +40,21 @@ constexpr std::size_t kAlignment = 64; // numpy >= 1.14 pads the header to 64 by
     throw DatasetError(what + ": " + problem);
 }
 
-// ---- header literal --------------------------------------------------------------------------
+/// The header text for a one-line message: control characters become spaces, trailing padding
+/// goes, and long headers are cut.
+std::string excerpt(std::string_view text)
+{
+    std::string out;
+    for (const char c : text.substr(0, 120)) {
+        out += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? ' ' : c;
+    }
+    while (!out.empty() && out.back() == ' ') {
+        out.pop_back();
+    }
+    return text.size() > 120 ? out + "..." : out;
+}
+
+// ---- header literal ----
 
 /// The subset of Python literals an NPY header uses.
 struct PyValue
@@ -77,8 +91,9 @@ public:
 private:
     [[noreturn]] void error(const std::string& problem) const
     {
-        fail(m_what, detail::concat("unparsable NPY header (", problem, " at offset ", m_pos,
-                         "): ", std::string(m_text.substr(0, 120))));
+        fail(m_what,
+            detail::concat(
+                "unparsable NPY header (", problem, " at offset ", m_pos, "): ", excerpt(m_text)));
     }
 
     void skipSpace()
@@ -125,10 +140,9 @@ private:
         if ((c >= '0' && c <= '9') || c == '-') {
             return parseInt();
         }
-        for (const auto& [word, kind, flag] :
-            { std::tuple { "True", PyValue::Kind::Bool, true },
-                std::tuple { "False", PyValue::Kind::Bool, false },
-                std::tuple { "None", PyValue::Kind::None, false } }) {
+        for (const auto& [word, kind, flag] : { std::tuple { "True", PyValue::Kind::Bool, true },
+                 std::tuple { "False", PyValue::Kind::Bool, false },
+                 std::tuple { "None", PyValue::Kind::None, false } }) {
             const std::string_view w(word);
             if (m_text.substr(m_pos, w.size()) == w) {
                 m_pos += w.size();
@@ -240,7 +254,7 @@ private:
     std::size_t m_pos = 0;
 };
 
-// ---- dtypes ------------------------------------------------------------------------------------
+// ---- dtypes ----
 
 struct DType
 {
@@ -255,8 +269,8 @@ const char* kSupportedDtypes = "<f4 <f8 <i8 <i4 <i2 |i1 |u1 |b1, and >f4 >f8 >i8
 DType parseDtype(const std::string& descr, const std::string& what)
 {
     auto unsupported = [&]() -> DType {
-        fail(what, detail::concat("unsupported dtype '", descr, "' (supported: ", kSupportedDtypes,
-                       ")"));
+        fail(what,
+            detail::concat("unsupported dtype '", descr, "' (supported: ", kSupportedDtypes, ")"));
     };
     if (descr.size() != 3) {
         return unsupported();
@@ -332,15 +346,16 @@ std::string shapeText(const std::vector<std::int64_t>& shape)
     return s + ")";
 }
 
-// ---- reading -----------------------------------------------------------------------------------
+// ---- reading ----
 
 struct Header
 {
+    std::string descr;
     DType dtype {};
     bool fortranOrder = false;
     std::vector<std::int64_t> shape;
     std::size_t dataOffset = 0; // bytes before the array data
-    std::size_t dataBytes = 0;  // bytes the shape needs
+    std::size_t dataBytes = 0; // bytes the shape needs
 };
 
 /// Parses the fixed preamble; returns the header text length and sets the data offset.
@@ -349,8 +364,8 @@ std::size_t parsePreamble(std::string_view prefix, std::size_t fileSize, const s
     std::size_t& headerStart)
 {
     if (prefix.size() < kMagic.size() || prefix.substr(0, kMagic.size()) != kMagic) {
-        fail(what, fileSize == 0 ? "not an NPY file (the file is empty)"
-                                 : "not an NPY file (bad magic)");
+        fail(what,
+            fileSize == 0 ? "not an NPY file (the file is empty)" : "not an NPY file (bad magic)");
     }
     if (prefix.size() < 8) {
         fail(what, "truncated NPY header (no version)");
@@ -377,8 +392,9 @@ std::size_t parsePreamble(std::string_view prefix, std::size_t fileSize, const s
         fail(what, detail::concat("unsupported NPY format version ", int(major), ".", int(minor)));
     }
     if (headerLength > fileSize - headerStart) {
-        fail(what, detail::concat("truncated NPY header (it claims ", headerLength,
-                       " bytes, the file has ", fileSize - headerStart, " after the preamble)"));
+        fail(what,
+            detail::concat("truncated NPY header (it claims ", headerLength,
+                " bytes, the file has ", fileSize - headerStart, " after the preamble)"));
     }
     return headerLength;
 }
@@ -387,7 +403,7 @@ Header parseHeaderText(std::string_view text, const std::string& what)
 {
     const PyValue dict = HeaderParser(text, what).parseDocument();
     if (dict.kind != PyValue::Kind::Dict) {
-        fail(what, "unparsable NPY header (not a dict): " + std::string(text.substr(0, 120)));
+        fail(what, "unparsable NPY header (not a dict): " + excerpt(text));
     }
     const PyValue* descr = nullptr;
     const PyValue* fortran = nullptr;
@@ -402,15 +418,18 @@ Header parseHeaderText(std::string_view text, const std::string& what)
         }
     }
     if (descr == nullptr || fortran == nullptr || shape == nullptr) {
-        fail(what, "unparsable NPY header (it needs 'descr', 'fortran_order' and 'shape'): "
-                + std::string(text.substr(0, 120)));
+        fail(what,
+            "unparsable NPY header (it needs 'descr', 'fortran_order' and 'shape'): "
+                + excerpt(text));
     }
     Header h;
     if (descr->kind != PyValue::Kind::String) {
-        fail(what, detail::concat("unsupported dtype (structured or nested: ",
-                       std::string(text.substr(0, 120)), "); supported: ", kSupportedDtypes));
+        fail(what,
+            detail::concat("unsupported dtype (structured or nested: ", excerpt(text),
+                "); supported: ", kSupportedDtypes));
     }
-    h.dtype = parseDtype(descr->text, what);
+    h.descr = descr->text;
+    h.dtype = parseDtype(h.descr, what);
     if (fortran->kind != PyValue::Kind::Bool) {
         fail(what, "unparsable NPY header ('fortran_order' is not True or False)");
     }
@@ -446,9 +465,9 @@ Header parseHeaderText(std::string_view text, const std::string& what)
 torch::Tensor allocateFor(const Header& h, std::size_t available, const std::string& what)
 {
     if (h.dataBytes > available) {
-        fail(what, detail::concat("data is truncated: shape ", shapeText(h.shape), " of ",
-                       c10::toString(h.dtype.scalar), " needs ", h.dataBytes,
-                       " bytes, the file has ", available, " after the header"));
+        fail(what,
+            detail::concat("data is truncated: shape ", shapeText(h.shape), " of '", h.descr,
+                "' needs ", h.dataBytes, " bytes, the file has ", available, " after the header"));
     }
     std::vector<std::int64_t> storageShape = h.shape;
     if (h.fortranOrder) {
@@ -458,8 +477,7 @@ torch::Tensor allocateFor(const Header& h, std::size_t available, const std::str
     return torch::empty(storageShape, torch::TensorOptions().dtype(h.dtype.scalar));
 }
 
-template <typename Word>
-void swapWords(void* data, std::size_t count)
+template <typename Word> void swapWords(void* data, std::size_t count)
 {
     auto* p = static_cast<unsigned char*>(data);
     for (std::size_t i = 0; i < count; ++i) {
@@ -512,7 +530,7 @@ torch::Tensor finish(torch::Tensor t, const Header& h)
     return t;
 }
 
-// ---- writing -----------------------------------------------------------------------------------
+// ---- writing ----
 
 torch::Tensor cpuContiguous(const torch::Tensor& t)
 {
@@ -576,8 +594,8 @@ using ZipFileHandle = std::unique_ptr<zip_file_t, ZipFileCloser>;
 torch::Tensor parseNpy(const std::string& bytes, const std::string& what)
 {
     std::size_t headerStart = 0;
-    const std::size_t headerLength = parsePreamble(
-        std::string_view(bytes).substr(0, 12), bytes.size(), what, headerStart);
+    const std::size_t headerLength
+        = parsePreamble(std::string_view(bytes).substr(0, 12), bytes.size(), what, headerStart);
     Header h = parseHeaderText(std::string_view(bytes).substr(headerStart, headerLength), what);
     h.dataOffset = headerStart + headerLength;
     torch::Tensor t = allocateFor(h, bytes.size() - h.dataOffset, what);
@@ -589,7 +607,9 @@ torch::Tensor parseNpy(const std::string& bytes, const std::string& what)
 
 torch::Tensor readNpy(const std::string& path)
 {
-    struct stat info {};
+    struct stat info
+    {
+    };
     if (::stat(path.c_str(), &info) != 0) {
         const int err = errno;
         fail(path, "cannot open: " + std::generic_category().message(err));
@@ -702,8 +722,8 @@ NpzArchive readNpz(const std::string& path)
         while (true) {
             const zip_int64_t n = zip_fread(file.get(), chunk.data(), chunk.size());
             if (n < 0) {
-                fail(what, "cannot decompress member: "
-                        + std::string(zip_file_strerror(file.get())));
+                fail(what,
+                    "cannot decompress member: " + std::string(zip_file_strerror(file.get())));
             }
             if (n == 0) {
                 break;
@@ -711,15 +731,16 @@ NpzArchive readNpz(const std::string& path)
             bytes.append(chunk.data(), static_cast<std::size_t>(n));
         }
         if ((st.valid & ZIP_STAT_SIZE) != 0 && bytes.size() != st.size) {
-            fail(what, detail::concat("member is truncated (", bytes.size(), " of ", st.size,
-                           " bytes)"));
+            fail(what,
+                detail::concat("member is truncated (", bytes.size(), " of ", st.size, " bytes)"));
         }
         arrays[member.substr(0, member.size() - suffix.size())] = parseNpy(bytes, what);
     }
     return arrays;
 #else
-    fail(path, "reading .npz archives needs libzip, which this build lacks (install libzip-dev "
-               "and reconfigure)");
+    fail(path,
+        "reading .npz archives needs libzip, which this build lacks (install libzip-dev "
+        "and reconfigure)");
 #endif
 }
 
@@ -785,8 +806,8 @@ void writeNpz(const std::string& path, const NpzArchive& arrays, bool compress)
             zip_source_free(source);
             failWith(zip, member);
         }
-        if (zip_set_file_compression(zip, static_cast<zip_uint64_t>(index),
-                compress ? ZIP_CM_DEFLATE : ZIP_CM_STORE, 0)
+        if (zip_set_file_compression(
+                zip, static_cast<zip_uint64_t>(index), compress ? ZIP_CM_DEFLATE : ZIP_CM_STORE, 0)
             != 0) {
             failWith(zip, member);
         }
@@ -812,13 +833,14 @@ void writeNpz(const std::string& path, const NpzArchive& arrays, bool compress)
 #else
     (void)arrays;
     (void)compress;
-    throw DatasetError(path + ": writing .npz archives needs libzip, which this build lacks "
-                              "(install libzip-dev and reconfigure)");
+    throw DatasetError(path
+        + ": writing .npz archives needs libzip, which this build lacks "
+          "(install libzip-dev and reconfigure)");
 #endif
 }
 
-torch::Tensor requireArray(const NpzArchive& arrays, const std::string& name,
-    const std::string& file)
+torch::Tensor requireArray(
+    const NpzArchive& arrays, const std::string& name, const std::string& file)
 {
     const auto it = arrays.find(name);
     if (it != arrays.end()) {
@@ -828,8 +850,8 @@ torch::Tensor requireArray(const NpzArchive& arrays, const std::string& name,
     for (const auto& entry : arrays) {
         names += (names.empty() ? "" : ", ") + entry.first;
     }
-    throw DatasetError(detail::concat(file, ": array '", name, "' is missing (has: ",
-        names.empty() ? std::string("none") : names, ")"));
+    throw DatasetError(detail::concat(file, ": array '", name,
+        "' is missing (has: ", names.empty() ? std::string("none") : names, ")"));
 }
 
 } // namespace wfm::data

@@ -50,7 +50,7 @@ bool npzSupported();
 
 /// Returns arrays[name], or throws DatasetError
 /// "FILE: array 'name' is missing (has: a, b, c)".
-torch::Tensor requireArray(const NpzArchive& arrays, const std::string& name,
-    const std::string& file);
+torch::Tensor requireArray(
+    const NpzArchive& arrays, const std::string& name, const std::string& file);
 
 } // namespace wfm::data

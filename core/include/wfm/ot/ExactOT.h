@@ -21,8 +21,9 @@ bool exactTransportAvailable();
 /// Exact optimal transport (earth mover's distance) for a general cost matrix, solved as a
 /// min-cost flow with LEMON's network simplex.
 ///   cost [N,M], a [N], b [M]: any device, float32 or float64 (copied to CPU float64).
-///   Weights are non-negative and sum to the same positive total (relative tolerance 1e-6);
-///   zero-weight points are removed before solving and get zero rows/columns in the plan.
+///   Weights are non-negative and sum to the same positive total (relative tolerance 1e-6;
+///   the plan's rows sum to a, its columns to b rescaled to a's total); zero-weight points are
+///   removed before solving and get zero rows/columns in the plan.
 /// Memory and time grow with N*M (fine up to a few thousand points per side).
 /// Throws ConfigError naming the argument for wrong shapes, non-finite values, negative weights
 /// or unequal totals; wfm::Error when the build lacks LEMON.
