@@ -56,6 +56,7 @@ int main(int argc, char** argv)
 
     if (help->parsed()) {
         if (helpTopic.empty()) {
+            app.clear(); // help() of a parsed app describes its parsed subcommand
             std::cout << app.help();
             return 0;
         }

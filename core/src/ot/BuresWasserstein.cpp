@@ -1,11 +1,15 @@
 #include "wfm/ot/BuresWasserstein.h"
 
 #include "wfm/Error.h"
+#include "wfm/Log.h"
 
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <atomic>
 #include <initializer_list>
+#include <string>
+#include <tuple>
 #include <vector>
 
 namespace wfm::ot::bw {
@@ -38,11 +42,94 @@ Tensor fromEigen(const Tensor& V, const Tensor& values)
     return sym(torch::matmul(V * values.unsqueeze(-2), V.transpose(-1, -2)));
 }
 
+// cuSOLVER's batched symmetric eigensolver (cusolverDnXsyevBatched, PyTorch 2.11 / CUDA 13 on an
+// H100) fails with CUSOLVER_STATUS_INTERNAL_ERROR on large batches: 65536 float64 matrices of 2 x 2
+// or 8 x 8 failed every time, 32768 and fewer did not. On CUDA the batch is therefore split into
+// chunks of kCudaEigenBatch matrices (no measurable cost: a 256 x 256 pairwise d = 8 took 5.8 ms),
+// and a failure that still happens is retried on the CPU (warning once) rather than ending a
+// training run.
+constexpr int64_t kCudaEigenBatch = 4096;
+
+void warnCpuFallback(const c10::Error& e)
+{
+    static std::atomic<bool> warned { false };
+    if (!warned.exchange(true)) {
+        std::string what = e.what();
+        what = what.substr(0, std::min(what.find('\n'), what.find('`')));
+        wfm::log::warn("Bures-Wasserstein: the device's eigensolver failed (" + what
+            + "); computing eigendecompositions on the CPU where that happens");
+    }
+}
+
+// Runs f (eigenvalues only, or eigenvalues and vectors) on a CUDA batch in chunks, falling back to
+// the CPU for a chunk whose solve throws.
+template <typename F>
+std::vector<Tensor> cudaEigen(const Tensor& X, F&& f)
+{
+    const auto d = X.size(-1);
+    const Tensor flat = X.reshape({ -1, d, d });
+    std::vector<std::vector<Tensor>> parts;
+    for (int64_t i = 0; i < flat.size(0); i += kCudaEigenBatch) {
+        const Tensor chunk = flat.slice(0, i, std::min(flat.size(0), i + kCudaEigenBatch));
+        try {
+            parts.push_back(f(chunk));
+        } catch (const c10::Error& e) {
+            warnCpuFallback(e);
+            std::vector<Tensor> r = f(chunk.cpu());
+            for (Tensor& t : r) {
+                t = t.to(X.device());
+            }
+            parts.push_back(std::move(r));
+        }
+    }
+    std::vector<Tensor> out;
+    if (parts.empty()) {
+        out = f(flat); // empty batch
+    } else {
+        for (size_t k = 0; k < parts.front().size(); ++k) {
+            std::vector<Tensor> pieces;
+            for (const auto& p : parts) {
+                pieces.push_back(p[k]);
+            }
+            out.push_back(torch::cat(pieces, 0));
+        }
+    }
+    // Restore the leading dimensions: eigenvalues [..., d], eigenvectors [..., d, d].
+    auto lead = X.sizes().vec();
+    lead.pop_back();
+    out[0] = out[0].reshape(lead);
+    if (out.size() > 1) {
+        out[1] = out[1].reshape(X.sizes());
+    }
+    return out;
+}
+
+// Symmetric eigendecomposition of a symmetric float64 [..., d, d]: eigenvalues ascending.
+// at::linalg_eigh has the same spelling in LibTorch 1.13 and 2.x (torch::linalg::eigh needs the
+// uplo argument in 1.13).
 std::tuple<Tensor, Tensor> eighSym(const Tensor& S)
 {
-    // at::linalg_eigh has the same spelling in LibTorch 1.13 and 2.x; torch::linalg::eigh needs
-    // the uplo argument in 1.13.
-    return at::linalg_eigh(sym(S), "L");
+    const Tensor X = sym(S);
+    if (!X.is_cuda()) {
+        return at::linalg_eigh(X, "L");
+    }
+    auto r = cudaEigen(X, [](const Tensor& c) {
+        auto [l, V] = at::linalg_eigh(c, "L");
+        return std::vector<Tensor> { l, V };
+    });
+    return { r[0], r[1] };
+}
+
+// Eigenvalues (ascending) of a symmetric float64 [..., d, d], chunked likewise on CUDA.
+Tensor eigvalsSym(const Tensor& S)
+{
+    const Tensor X = sym(S);
+    if (!X.is_cuda()) {
+        return at::linalg_eigvalsh(X, "L");
+    }
+    return cudaEigen(X, [](const Tensor& c) {
+        return std::vector<Tensor> { at::linalg_eigvalsh(c, "L") };
+    })[0];
 }
 
 // PSD square root of a float64 [..., d, d], eigenvalues clipped below at floor (>= 0).
@@ -339,7 +426,7 @@ torch::Tensor distanceSquared(const torch::Tensor& m0, const torch::Tensor& S0,
     const Tensor &a0 = p.x[0], &C0 = p.x[1], &a1 = p.x[2], &C1 = p.x[3];
     const Tensor S1h = sqrtm64(C1);
     const Tensor C = sym(torch::matmul(torch::matmul(S1h, C0), S1h));
-    const Tensor cross = at::linalg_eigvalsh(C, "L").clamp_min(0.0).sqrt().sum(-1);
+    const Tensor cross = eigvalsSym(C).clamp_min(0.0).sqrt().sum(-1);
     const Tensor d2 = (a0 - a1).square().sum(-1) + batchTrace(C0) + batchTrace(C1) - 2.0 * cross;
     return finish(d2.clamp_min(0.0), p);
 }
@@ -378,7 +465,7 @@ torch::Tensor pairwiseDistanceSquared(const torch::Tensor& m0, const torch::Tens
         const int64_t p1 = std::min(P, p0 + block);
         const Tensor S0b = C0.slice(0, p0, p1).unsqueeze(1); // [b,1,d,d]
         const Tensor C = sym(torch::matmul(torch::matmul(S1h, S0b), S1h));
-        cross.push_back(at::linalg_eigvalsh(C, "L").clamp_min(0.0).sqrt().sum(-1));
+        cross.push_back(eigvalsSym(C).clamp_min(0.0).sqrt().sum(-1));
     }
     Tensor d2 = P == 0 ? base : base - 2.0 * torch::cat(cross, 0);
     d2 = d2.clamp_min(0.0).to(m0.scalar_type());
@@ -470,7 +557,7 @@ void validateCovariance(const torch::Tensor& S, const std::string& what, double 
     WFM_CHECK(bad < 0, indexed(what, batched, bad), " is not symmetric (max |S - S^T| = ",
         asym[bad].item<double>(), ", allowed ", tol * scale[bad].item<double>(), ")");
 
-    const Tensor lambda = at::linalg_eigvalsh(sym(X), "L");
+    const Tensor lambda = eigvalsSym(X);
     const Tensor lmin = lambda.select(-1, 0);
     const Tensor lmax = lambda.select(-1, -1);
     bad = firstTrue(lmin.lt(-tol * lmax.abs().clamp_min(1.0)));

@@ -181,7 +181,7 @@ torch::Tensor squaredDistances(const torch::Tensor& x, const torch::Tensor& y)
 {
     auto x2 = (x * x).sum(-1);
     auto y2 = (y * y).sum(-1);
-    auto D = torch::baddbmm(x2.unsqueeze(2) + y2.unsqueeze(1), x, y.transpose(1, 2), -2.0, 1.0);
+    auto D = torch::baddbmm(x2.unsqueeze(2) + y2.unsqueeze(1), x, y.transpose(1, 2), /*beta=*/1.0, /*alpha=*/-2.0);
     return D.clamp_min_(0.0);
 }
 

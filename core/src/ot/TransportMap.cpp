@@ -44,6 +44,18 @@ struct PairScores
     int M;
     int d;
 
+    double entry(int i, int j) const
+    {
+        const float* xi = x + static_cast<size_t>(i) * d;
+        const float* yj = y + static_cast<size_t>(j) * d;
+        double c = 0;
+        for (int k = 0; k < d; ++k) {
+            const double diff = static_cast<double>(xi[k]) - yj[k];
+            c += diff * diff;
+        }
+        return logb[j] == kMinusInf ? kMinusInf : loga[i] + logb[j] + (f[i] + g[j] - c) / eps;
+    }
+
     void row(int i, double* out) const
     {
         const float* xi = x + static_cast<size_t>(i) * d;
@@ -138,7 +150,7 @@ std::string mapKindName(MapKind kind)
 
 std::vector<std::int64_t> greedyRoundedMatching(int rowCount, int colCount,
     const std::vector<bool>& rowLive, const std::vector<bool>& colLive, int candidatesPerRow,
-    const std::function<void(int, int, float*, std::int64_t*)>& candidates,
+    const std::function<void(int, int, double*, std::int64_t*)>& candidates,
     const std::function<void(int, double*)>& rowScores)
 {
     const int N = rowCount, M = colCount;
@@ -157,7 +169,7 @@ std::vector<std::int64_t> greedyRoundedMatching(int rowCount, int colCount,
     // Candidate lists: (value, column), sorted descending; cursor per row.
     std::vector<std::vector<std::pair<double, int>>> lists(static_cast<size_t>(N));
     std::vector<int> cursor(static_cast<size_t>(N), 0);
-    std::vector<float> vbuf(static_cast<size_t>(K));
+    std::vector<double> vbuf(static_cast<size_t>(K));
     std::vector<std::int64_t> ibuf(static_cast<size_t>(K));
     std::vector<double> scores;
 
@@ -213,8 +225,8 @@ std::vector<std::int64_t> greedyRoundedMatching(int rowCount, int colCount,
         candidates(i, K, vbuf.data(), ibuf.data());
         auto& list = lists[static_cast<size_t>(i)];
         for (int k = 0; k < K; ++k) {
-            if (ibuf[static_cast<size_t>(k)] >= 0 && vbuf[static_cast<size_t>(k)] != -INFINITY) {
-                list.emplace_back(static_cast<double>(vbuf[static_cast<size_t>(k)]),
+            if (ibuf[static_cast<size_t>(k)] >= 0 && vbuf[static_cast<size_t>(k)] != kMinusInf) {
+                list.emplace_back(vbuf[static_cast<size_t>(k)],
                     static_cast<int>(ibuf[static_cast<size_t>(k)]));
             }
         }
@@ -270,29 +282,30 @@ torch::Tensor roundedMatching(const torch::Tensor& scores, const torch::Tensor& 
                                    : torch::ones({ B, M }, torch::kDouble);
     auto out = torch::full({ B, N }, -1, torch::kLong);
     const int K = static_cast<int>(std::min<int64_t>(kCandidatesPerRow, M));
-    // Mask dead columns out of the candidate scores.
-    auto masked = S.masked_fill((wb <= 0).unsqueeze(1), kMinusInf);
-    auto top = masked.topk(K, 2, true, true);
-    auto topV = std::get<0>(top).to(torch::kFloat).contiguous();
-    auto topI = std::get<1>(top).contiguous();
     at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
+        std::vector<std::pair<double, int64_t>> row(static_cast<size_t>(M));
         for (int64_t bi = b0; bi < b1; ++bi) {
             const double* Sb = S.data_ptr<double>() + bi * N * M;
-            const float* tv = topV.data_ptr<float>() + bi * N * K;
-            const int64_t* ti = topI.data_ptr<int64_t>() + bi * N * K;
             auto rowLive = liveMask(wa[bi]);
             auto colLive = liveMask(wb[bi]);
             auto m = greedyRoundedMatching(static_cast<int>(N), static_cast<int>(M), rowLive,
                 colLive, K,
-                [&](int i, int k, float* v, std::int64_t* idx) {
+                [&](int i, int k, double* v, std::int64_t* idx) {
+                    // The k best live columns, ties by smaller j (the reference's flat order).
+                    for (int64_t j = 0; j < M; ++j) {
+                        row[static_cast<size_t>(j)] = { colLive[static_cast<size_t>(j)] ? Sb[i * M + j] : kMinusInf, j };
+                    }
+                    std::partial_sort(row.begin(), row.begin() + k, row.end(), [](const auto& l, const auto& r) {
+                        return l.first != r.first ? l.first > r.first : l.second < r.second;
+                    });
                     for (int q = 0; q < k; ++q) {
-                        v[q] = tv[static_cast<int64_t>(i) * K + q];
-                        idx[q] = ti[static_cast<int64_t>(i) * K + q];
+                        v[q] = row[static_cast<size_t>(q)].first;
+                        idx[q] = row[static_cast<size_t>(q)].first == kMinusInf ? -1 : row[static_cast<size_t>(q)].second;
                     }
                 },
-                [&](int i, double* row) {
+                [&](int i, double* scoreRow) {
                     for (int64_t j = 0; j < M; ++j) {
-                        row[j] = colLive[static_cast<size_t>(j)] ? Sb[i * M + j] : kMinusInf;
+                        scoreRow[j] = colLive[static_cast<size_t>(j)] ? Sb[i * M + j] : kMinusInf;
                     }
                 });
             auto o = out[bi];
@@ -368,10 +381,23 @@ torch::Tensor assignment(const torch::Tensor& x, const torch::Tensor& y, const t
                 const int64_t* ti = topI.data_ptr<int64_t>() + bi * N * K;
                 auto m = greedyRoundedMatching(static_cast<int>(N), static_cast<int>(M),
                     liveMask(wa[bi]), liveMask(wb[bi]), K,
-                    [&](int i, int k, float* v, std::int64_t* idx) {
+                    [&](int i, int k, double* v, std::int64_t* idx) {
+                        // The kernel picks the candidates in float32; they are re-scored in
+                        // double so that they order exactly like the refills.
+                        std::vector<std::pair<double, int64_t>> cand;
                         for (int q = 0; q < k; ++q) {
-                            v[q] = tv[static_cast<int64_t>(i) * K + q];
-                            idx[q] = ti[static_cast<int64_t>(i) * K + q];
+                            const int64_t j = ti[static_cast<int64_t>(i) * K + q];
+                            if (j >= 0 && tv[static_cast<int64_t>(i) * K + q] != -INFINITY) {
+                                cand.emplace_back(ps.entry(i, static_cast<int>(j)), j);
+                            }
+                        }
+                        std::sort(cand.begin(), cand.end(), [](const auto& l, const auto& r) {
+                            return l.first != r.first ? l.first > r.first : l.second < r.second;
+                        });
+                        for (int q = 0; q < k; ++q) {
+                            const bool has = q < static_cast<int>(cand.size());
+                            v[q] = has ? cand[static_cast<size_t>(q)].first : kMinusInf;
+                            idx[q] = has ? cand[static_cast<size_t>(q)].second : -1;
                         }
                     },
                     [&](int i, double* row) { ps.row(i, row); });

@@ -35,7 +35,7 @@ std::string mapKindName(MapKind kind);
 /// row maximum, so the matching is a bijection exactly when the live counts are equal.
 std::vector<std::int64_t> greedyRoundedMatching(int rowCount, int colCount,
     const std::vector<bool>& rowLive, const std::vector<bool>& colLive, int candidatesPerRow,
-    const std::function<void(int, int, float*, std::int64_t*)>& candidates,
+    const std::function<void(int, int, double*, std::int64_t*)>& candidates,
     const std::function<void(int, double*)>& rowScores);
 
 /// Batched greedy rounded matching of score matrices [B,N,M] (any device; -inf entries and
