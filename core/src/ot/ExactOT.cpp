@@ -4,6 +4,7 @@
 #include "wfm/ot/ExactOT.h"
 
 #include "wfm/Error.h"
+#include "wfm/Parallel.h"
 
 #include <torch/torch.h>
 
@@ -485,7 +486,7 @@ torch::Tensor exactEmdBatched(
     const double* yp = yd.data_ptr<double>();
     const double* ap = wa.data_ptr<double>();
     const double* bp = wb.data_ptr<double>();
-    at::parallel_for(0, batch, 1, [&](std::int64_t begin, std::int64_t end) {
+    wfm::parallelFor(batch, [&](std::int64_t begin, std::int64_t end) {
         for (std::int64_t p = begin; p < end; ++p) {
             const SquaredEuclidean dist { xp + p * n * d, yp + p * m * d, d };
             out[p] = solveWeighted(ap + p * n, n, bp + p * m, m, dist, nullptr);
@@ -508,7 +509,7 @@ torch::Tensor exactAssignment(const torch::Tensor& cost)
     if (n > 0 && batch > 0) {
         const double* cp = c.data_ptr<double>();
         std::int64_t* pp = perm.data_ptr<std::int64_t>();
-        at::parallel_for(0, batch, 1, [&](std::int64_t begin, std::int64_t end) {
+        wfm::parallelFor(batch, [&](std::int64_t begin, std::int64_t end) {
             for (std::int64_t p = begin; p < end; ++p) {
                 solveAssignment(cp + p * n * n, n, pp + p * n);
             }

@@ -71,13 +71,14 @@ torch::Tensor maxLiveCost(const torch::Tensor& x, const torch::Tensor& y, const 
     const int64_t B = x.size(0), N = x.size(1), M = y.size(1);
     const int64_t rowsPerChunk = std::max<int64_t>(1, kChunkEntries / std::max<int64_t>(1, M * B));
     auto colLive = (b > 0).unsqueeze(1); // [B,1,M]
+    // Reduced in the input dtype (no float64 copy of each chunk), accumulated in float64.
     torch::Tensor best = torch::zeros({ B }, x.options().dtype(torch::kDouble));
     for (int64_t r0 = 0; r0 < N; r0 += rowsPerChunk) {
         const int64_t r1 = std::min(N, r0 + rowsPerChunk);
-        auto C = squaredDistances(x.slice(1, r0, r1), y).to(torch::kDouble);
+        auto C = squaredDistances(x.slice(1, r0, r1), y);
         auto live = (a.slice(1, r0, r1) > 0).unsqueeze(2) & colLive;
-        C = C.masked_fill(~live, 0.0);
-        best = torch::maximum(best, C.amax({ 1, 2 }));
+        C.masked_fill_(~live, 0.0);
+        best = torch::maximum(best, C.amax({ 1, 2 }).to(torch::kDouble));
     }
     return best;
 }

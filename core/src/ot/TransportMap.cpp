@@ -2,6 +2,7 @@
 
 #include "ot/FusedSinkhorn.h"
 #include "wfm/Error.h"
+#include "wfm/Parallel.h"
 
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
@@ -282,7 +283,7 @@ torch::Tensor roundedMatching(const torch::Tensor& scores, const torch::Tensor& 
                                    : torch::ones({ B, M }, torch::kDouble);
     auto out = torch::full({ B, N }, -1, torch::kLong);
     const int K = static_cast<int>(std::min<int64_t>(kCandidatesPerRow, M));
-    at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
+    wfm::parallelFor(B, [&](int64_t b0, int64_t b1) {
         std::vector<std::pair<double, int64_t>> row(static_cast<size_t>(M));
         for (int64_t bi = b0; bi < b1; ++bi) {
             const double* Sb = S.data_ptr<double>() + bi * N * M;
@@ -371,7 +372,7 @@ torch::Tensor assignment(const torch::Tensor& x, const torch::Tensor& y, const t
         auto eps = result.eps.to(torch::kDouble).cpu().contiguous();
         auto wa = p.a.to(torch::kDouble).cpu(), wb = p.b.to(torch::kDouble).cpu();
         out = torch::full({ B, N }, -1, torch::kLong);
-        at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
+        wfm::parallelFor(B, [&](int64_t b0, int64_t b1) {
             for (int64_t bi = b0; bi < b1; ++bi) {
                 PairScores ps { xc.data_ptr<float>() + bi * N * d, yc.data_ptr<float>() + bi * M * d,
                     la.data_ptr<double>() + bi * N, lb.data_ptr<double>() + bi * M,
