@@ -571,40 +571,30 @@ unsigned long releaseEventFor(Qt::MouseButton button)
 
 } // namespace
 
-void VtkViewport::mousePressEvent(QMouseEvent* event)
+void VtkViewport::forwardButtonEvent(QMouseEvent* event, unsigned long vtkEventId, int repeatCount)
 {
-    const unsigned long id = pressEventFor(event->button());
-    if (id == vtkCommand::NoEvent) {
+    if (vtkEventId == vtkCommand::NoEvent) {
         event->ignore();
         return;
     }
-    setEventInformation(d->interactor, event->position(), devicePixelRatioF(), event->modifiers(), 0);
-    d->interactor->InvokeEvent(id, event);
+    setEventInformation(d->interactor, event->position(), devicePixelRatioF(), event->modifiers(), repeatCount);
+    d->interactor->InvokeEvent(vtkEventId, event);
     event->accept();
+}
+
+void VtkViewport::mousePressEvent(QMouseEvent* event)
+{
+    forwardButtonEvent(event, pressEventFor(event->button()), 0);
 }
 
 void VtkViewport::mouseDoubleClickEvent(QMouseEvent* event)
 {
-    const unsigned long id = pressEventFor(event->button());
-    if (id == vtkCommand::NoEvent) {
-        event->ignore();
-        return;
-    }
-    setEventInformation(d->interactor, event->position(), devicePixelRatioF(), event->modifiers(), 1);
-    d->interactor->InvokeEvent(id, event);
-    event->accept();
+    forwardButtonEvent(event, pressEventFor(event->button()), 1);
 }
 
 void VtkViewport::mouseReleaseEvent(QMouseEvent* event)
 {
-    const unsigned long id = releaseEventFor(event->button());
-    if (id == vtkCommand::NoEvent) {
-        event->ignore();
-        return;
-    }
-    setEventInformation(d->interactor, event->position(), devicePixelRatioF(), event->modifiers(), 0);
-    d->interactor->InvokeEvent(id, event);
-    event->accept();
+    forwardButtonEvent(event, releaseEventFor(event->button()), 0);
 }
 
 void VtkViewport::mouseMoveEvent(QMouseEvent* event)

@@ -13,7 +13,7 @@ namespace {
 
 constexpr double kWeightSumTolerance = 1e-4;
 // Entries processed at once when a quantity is reduced over N x M without keeping the matrix.
-constexpr int64_t kChunkEntries = int64_t(1) << 24;
+constexpr int64_t kChunkEntries = int64_t(1) << 22;
 
 struct Batched
 {

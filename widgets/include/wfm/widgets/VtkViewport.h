@@ -102,6 +102,8 @@ private:
     /// Makes the GL context current (without disturbing VTK's state cache) so that VTK
     /// objects can release their GL resources; false when there is no context yet.
     bool makeVtkContextCurrent();
+    /// Forwards a mouse button event to the VTK interactor (ignored for unmapped buttons).
+    void forwardButtonEvent(QMouseEvent* event, unsigned long vtkEventId, int repeatCount);
     void registerScene(Scene* scene);
     void unregisterScene(Scene* scene);
 

@@ -1,0 +1,626 @@
+#include "wfm/data/DataSpec.h"
+
+#include "wfm/Error.h"
+#include "wfm/data/BuiltinFamilies.h"
+#include "wfm/data/Npy.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string_view>
+
+#ifdef WFM_HAVE_LIBZIP
+#include <zip.h>
+#endif
+
+namespace wfm::data {
+namespace {
+
+constexpr const char* kBuiltinSchemes[] = { "builtin", "npy", "npz" };
+
+struct SchemeEntry
+{
+    DataSchemeLoader loader;
+    std::string help;
+};
+
+std::mutex& registryMutex()
+{
+    static std::mutex m;
+    return m;
+}
+
+std::map<std::string, SchemeEntry>& registry()
+{
+    static std::map<std::string, SchemeEntry> r;
+    return r;
+}
+
+bool isBuiltinScheme(const std::string& s)
+{
+    return std::find(std::begin(kBuiltinSchemes), std::end(kBuiltinSchemes), s)
+        != std::end(kBuiltinSchemes);
+}
+
+bool isRegistered(const std::string& s)
+{
+    std::lock_guard<std::mutex> lock(registryMutex());
+    return registry().count(s) != 0;
+}
+
+std::string validSchemes()
+{
+    std::string out;
+    for (const auto& [name, help] : dataSchemes()) {
+        out += (out.empty() ? "" : ", ") + name;
+    }
+    return out;
+}
+
+bool endsWithNoCase(const std::string& s, std::string_view suffix)
+{
+    if (s.size() < suffix.size()) {
+        return false;
+    }
+    for (std::size_t i = 0; i < suffix.size(); ++i) {
+        const auto a = static_cast<unsigned char>(s[s.size() - suffix.size() + i]);
+        if (std::tolower(a) != suffix[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+std::string stemOf(const std::string& path) { return std::filesystem::path(path).stem().string(); }
+
+// ---- .npz members ----
+
+#ifdef WFM_HAVE_LIBZIP
+struct ZipCloser
+{
+    void operator()(zip_t* z) const { zip_discard(z); }
+};
+struct ZipFileCloser
+{
+    void operator()(zip_file_t* f) const { zip_fclose(f); }
+};
+#endif
+
+/// Raw bytes of the members "NAME.npy" of an .npz archive whose NAME is in `wanted`, by NAME.
+/// Other members are not read, so an unsupported dtype there cannot fail the load.
+std::map<std::string, std::string> readNpzMembers(
+    const std::string& path, const std::set<std::string>& wanted)
+{
+#ifdef WFM_HAVE_LIBZIP
+    int code = 0;
+    std::unique_ptr<zip_t, ZipCloser> zip(zip_open(path.c_str(), ZIP_RDONLY, &code));
+    if (!zip) {
+        zip_error_t err;
+        zip_error_init_with_code(&err, code);
+        const std::string text = zip_error_strerror(&err);
+        zip_error_fini(&err);
+        throw DatasetError(path + ": cannot open .npz archive: " + text);
+    }
+    std::map<std::string, std::string> out;
+    const zip_int64_t entries = zip_get_num_entries(zip.get(), 0);
+    for (zip_int64_t i = 0; i < entries; ++i) {
+        const auto index = static_cast<zip_uint64_t>(i);
+        zip_stat_t st;
+        zip_stat_init(&st);
+        if (zip_stat_index(zip.get(), index, 0, &st) != 0 || (st.valid & ZIP_STAT_NAME) == 0) {
+            throw DatasetError(
+                detail::concat(path, ": cannot read member ", i, ": ", zip_strerror(zip.get())));
+        }
+        const std::string member = st.name;
+        if (!endsWithNoCase(member, ".npy")) {
+            continue;
+        }
+        const std::string key = member.substr(0, member.size() - 4);
+        if (wanted.count(key) == 0) {
+            continue;
+        }
+        const std::string what = path + ":" + member;
+        std::unique_ptr<zip_file_t, ZipFileCloser> file(zip_fopen_index(zip.get(), index, 0));
+        if (!file) {
+            throw DatasetError(what + ": cannot open member: " + zip_strerror(zip.get()));
+        }
+        std::string bytes;
+        std::vector<char> chunk(std::size_t { 1 } << 20);
+        for (;;) {
+            const zip_int64_t n = zip_fread(file.get(), chunk.data(), chunk.size());
+            if (n < 0) {
+                throw DatasetError(
+                    what + ": cannot decompress member: " + zip_file_strerror(file.get()));
+            }
+            if (n == 0) {
+                break;
+            }
+            bytes.append(chunk.data(), static_cast<std::size_t>(n));
+        }
+        if ((st.valid & ZIP_STAT_SIZE) != 0 && bytes.size() != st.size) {
+            throw DatasetError(detail::concat(
+                what, ": member is truncated (", bytes.size(), " of ", st.size, " bytes)"));
+        }
+        out[key] = std::move(bytes);
+    }
+    return out;
+#else
+    throw DatasetError(path
+        + ": reading .npz archives needs libzip, which this build lacks (install libzip-dev and "
+          "reconfigure)");
+#endif
+}
+
+void appendUtf8(std::string& out, std::uint32_t cp, const std::string& what)
+{
+    if (cp < 0x80) {
+        out += static_cast<char>(cp);
+    } else if (cp < 0x800) {
+        out += static_cast<char>(0xC0 | (cp >> 6));
+        out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+        if (cp >= 0xD800 && cp <= 0xDFFF) {
+            throw DatasetError(what + ": invalid code point (surrogate) in a name");
+        }
+        out += static_cast<char>(0xE0 | (cp >> 12));
+        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+        out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else if (cp < 0x110000) {
+        out += static_cast<char>(0xF0 | (cp >> 18));
+        out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+        out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+        throw DatasetError(what + ": invalid code point in a name");
+    }
+}
+
+/// Reads a 1-D numpy unicode array ('<Un' or '>Un': n UTF-32 code units per element, NUL
+/// padded) from .npy bytes. Returns false when the bytes hold another dtype.
+bool parseUnicodeNpy(const std::string& bytes, const std::string& what,
+    std::vector<std::string>& names)
+{
+    if (bytes.size() < 10 || bytes.compare(0, 6, "\x93NUMPY") != 0) {
+        return false;
+    }
+    const auto major = static_cast<unsigned char>(bytes[6]);
+    std::size_t headerLength = 0;
+    std::size_t start = 0;
+    if (major == 1) {
+        headerLength = static_cast<unsigned char>(bytes[8])
+            | (static_cast<std::size_t>(static_cast<unsigned char>(bytes[9])) << 8);
+        start = 10;
+    } else if (bytes.size() >= 12) {
+        for (int i = 0; i < 4; ++i) {
+            headerLength |= static_cast<std::size_t>(static_cast<unsigned char>(bytes[8 + i]))
+                << (8 * i);
+        }
+        start = 12;
+    } else {
+        return false;
+    }
+    if (start + headerLength > bytes.size()) {
+        throw DatasetError(what + ": truncated header");
+    }
+    const std::string header = bytes.substr(start, headerLength);
+    auto valueAfter = [&](const char* key) -> std::size_t {
+        const std::size_t k = header.find(key);
+        if (k == std::string::npos) {
+            return std::string::npos;
+        }
+        const std::size_t colon = header.find(':', k);
+        return colon == std::string::npos ? colon : header.find_first_not_of(' ', colon + 1);
+    };
+    const std::size_t d = valueAfter("'descr'");
+    if (d == std::string::npos || d >= header.size() || header[d] != '\'') {
+        return false;
+    }
+    const std::size_t dEnd = header.find('\'', d + 1);
+    const std::string descr = header.substr(d + 1, dEnd - d - 1);
+    if (descr.size() < 3 || (descr[0] != '<' && descr[0] != '>') || descr[1] != 'U') {
+        return false;
+    }
+    std::size_t width = 0;
+    for (std::size_t i = 2; i < descr.size(); ++i) {
+        if (!std::isdigit(static_cast<unsigned char>(descr[i]))) {
+            return false;
+        }
+        width = width * 10 + static_cast<std::size_t>(descr[i] - '0');
+    }
+    const bool bigEndian = descr[0] == '>';
+    const std::size_t s = valueAfter("'shape'");
+    if (s == std::string::npos || header[s] != '(') {
+        throw DatasetError(what + ": malformed shape in the header");
+    }
+    const std::size_t sEnd = header.find(')', s);
+    std::vector<std::size_t> shape;
+    std::size_t pos = s + 1;
+    while (pos < sEnd) {
+        while (pos < sEnd && (header[pos] == ' ' || header[pos] == ',')) {
+            ++pos;
+        }
+        if (pos >= sEnd) {
+            break;
+        }
+        std::size_t v = 0;
+        bool digits = false;
+        while (pos < sEnd && std::isdigit(static_cast<unsigned char>(header[pos]))) {
+            v = v * 10 + static_cast<std::size_t>(header[pos] - '0');
+            digits = true;
+            ++pos;
+        }
+        if (!digits || v > (std::size_t { 1 } << 32)) {
+            throw DatasetError(what + ": malformed shape in the header");
+        }
+        shape.push_back(v);
+    }
+    if (shape.size() > 1) {
+        throw DatasetError(what + ": label names must be a 1-D array");
+    }
+    const std::size_t count = shape.empty() ? 1 : shape[0];
+    const std::size_t dataStart = start + headerLength;
+    if (bytes.size() - dataStart < count * width * 4) {
+        throw DatasetError(what + ": too little data for the label names");
+    }
+    names.clear();
+    for (std::size_t e = 0; e < count; ++e) {
+        std::string name;
+        for (std::size_t c = 0; c < width; ++c) {
+            const std::size_t at = dataStart + (e * width + c) * 4;
+            std::uint32_t cp = 0;
+            for (int b = 0; b < 4; ++b) {
+                const auto byte = static_cast<std::uint32_t>(static_cast<unsigned char>(
+                    bytes[at + static_cast<std::size_t>(bigEndian ? 3 - b : b)]));
+                cp |= byte << (8 * b);
+            }
+            if (cp == 0) {
+                break; // numpy pads with NULs
+            }
+            appendUtf8(name, cp, what);
+        }
+        names.push_back(std::move(name));
+    }
+    return true;
+}
+
+/// Label names from the 'label_names' member: numpy unicode, or uint8 '\n'-joined UTF-8.
+std::vector<std::string> parseLabelNames(const std::string& bytes, const std::string& what)
+{
+    std::vector<std::string> names;
+    if (parseUnicodeNpy(bytes, what, names)) {
+        return names;
+    }
+    const torch::Tensor t = parseNpy(bytes, what);
+    if (t.scalar_type() != torch::kByte && t.scalar_type() != torch::kChar) {
+        throw DatasetError(detail::concat(what,
+            ": label names must be a unicode array or a uint8 array of '\\n'-separated UTF-8 "
+            "names, got ",
+            t.scalar_type()));
+    }
+    const torch::Tensor c = t.reshape({ -1 }).contiguous();
+    std::string text(reinterpret_cast<const char*>(c.data_ptr()), static_cast<std::size_t>(c.numel()));
+    if (!text.empty() && text.back() == '\n') {
+        text.pop_back();
+    }
+    if (text.empty()) {
+        return names;
+    }
+    std::size_t begin = 0;
+    for (;;) {
+        const std::size_t end = text.find('\n', begin);
+        names.push_back(text.substr(begin, end == std::string::npos ? end : end - begin));
+        if (end == std::string::npos) {
+            break;
+        }
+        begin = end + 1;
+    }
+    return names;
+}
+
+void requireNumeric(const torch::Tensor& t, const std::string& what, const char* array)
+{
+    if (t.scalar_type() == torch::kBool) {
+        throw DatasetError(detail::concat(what, ": '", array, "' must be numeric, got bool"));
+    }
+}
+
+} // namespace
+
+DataSpec parseDataSpec(const std::string& spec)
+{
+    auto fail = [&](const std::string& problem) {
+        throw ConfigError("data spec '" + spec + "': " + problem);
+    };
+    if (spec.empty()) {
+        fail("empty (expected builtin:NAME, npy:PATH, npz:PATH or a .npy/.npz path)");
+    }
+    DataSpec out;
+    out.text = spec;
+    const std::size_t question = spec.find('?');
+    const std::string head = spec.substr(0, question);
+    const std::size_t colon = head.find(':');
+    if (colon == std::string::npos) {
+        if (endsWithNoCase(head, ".npz")) {
+            out.scheme = "npz";
+        } else if (endsWithNoCase(head, ".npy")) {
+            out.scheme = "npy";
+        } else {
+            fail("no scheme (expected builtin:NAME, npy:PATH, npz:PATH or a .npy/.npz path; "
+                 "schemes: "
+                + validSchemes() + ")");
+        }
+        out.path = head;
+    } else {
+        out.scheme = head.substr(0, colon);
+        out.path = head.substr(colon + 1);
+        if (!isBuiltinScheme(out.scheme) && !isRegistered(out.scheme)) {
+            fail("unknown scheme '" + out.scheme + "' (valid: " + validSchemes() + ")");
+        }
+    }
+    if (out.path.empty()) {
+        fail("empty " + std::string(out.scheme == "builtin" ? "dataset name" : "path"));
+    }
+    if (question != std::string::npos) {
+        const std::string query = spec.substr(question + 1);
+        std::size_t begin = 0;
+        while (begin <= query.size() && !query.empty()) {
+            const std::size_t amp = query.find('&', begin);
+            const std::string pair
+                = query.substr(begin, amp == std::string::npos ? std::string::npos : amp - begin);
+            if (pair.empty()) {
+                fail("empty option (options are key=value pairs joined by '&')");
+            }
+            const std::size_t eq = pair.find('=');
+            if (eq == std::string::npos) {
+                fail("option '" + pair + "' is not key=value");
+            }
+            const std::string key = pair.substr(0, eq);
+            if (key.empty()) {
+                fail("option '" + pair + "' has an empty key");
+            }
+            if (!out.options.emplace(key, pair.substr(eq + 1)).second) {
+                fail("option '" + key + "' is given twice");
+            }
+            if (amp == std::string::npos) {
+                break;
+            }
+            begin = amp + 1;
+        }
+    }
+    return out;
+}
+
+PointCloudDataset readPointCloudNpy(const std::string& path)
+{
+    const torch::Tensor a = readNpy(path);
+    requireNumeric(a, path, "array");
+    if (a.dim() != 3) {
+        throw DatasetError(
+            detail::concat(path, ": expected an array [K,N,d] of K clouds, got shape ", a.sizes()));
+    }
+    if (a.size(0) < 1 || a.size(1) < 1 || a.size(2) < 1) {
+        throw DatasetError(detail::concat(path, ": empty array of shape ", a.sizes()));
+    }
+    PointCloudDataset data
+        = PointCloudDataset::fromPadded(a, torch::ones({ a.size(0), a.size(1) }), path);
+    data.name = stemOf(path);
+    data.source = "npy:" + path;
+    return data;
+}
+
+PointCloudDataset readPointCloudNpz(const std::string& path)
+{
+    const std::map<std::string, std::string> members = readNpzMembers(
+        path, { "points", "weights", "sizes", "labels", "label_names", "cond" });
+    auto array = [&](const std::string& key) -> torch::Tensor {
+        const auto it = members.find(key);
+        if (it == members.end()) {
+            return {};
+        }
+        torch::Tensor t = parseNpy(it->second, path + ":" + key + ".npy");
+        requireNumeric(t, path, key.c_str());
+        return t;
+    };
+    const torch::Tensor points = array("points");
+    if (!points.defined()) {
+        throw DatasetError(path
+            + ": array 'points' is missing (expected points [K,N,d] (+ weights [K,N]) or points "
+              "[total,d] + sizes [K])");
+    }
+    const torch::Tensor weights = array("weights");
+    const torch::Tensor sizes = array("sizes");
+    if (sizes.defined() && (sizes.is_floating_point() || sizes.dim() != 1)) {
+        throw DatasetError(detail::concat(
+            path, ": 'sizes' must be a 1-D integer array, got ", sizes.scalar_type(), " ", sizes.sizes()));
+    }
+    PointCloudDataset data;
+    if (points.dim() == 3) {
+        if (points.size(0) < 1 || points.size(1) < 1 || points.size(2) < 1) {
+            throw DatasetError(detail::concat(path, ": empty 'points' of shape ", points.sizes()));
+        }
+        const std::int64_t K = points.size(0);
+        const std::int64_t N = points.size(1);
+        torch::Tensor w;
+        if (weights.defined()) {
+            if (weights.dim() != 2 || weights.size(0) != K || weights.size(1) != N) {
+                throw DatasetError(detail::concat(path, ": 'weights' must be [", K, ",", N,
+                    "] like 'points' ", points.sizes(), ", got ", weights.sizes()));
+            }
+            w = weights;
+        } else if (sizes.defined()) {
+            if (sizes.size(0) != K) {
+                throw DatasetError(
+                    detail::concat(path, ": 'sizes' has ", sizes.size(0), " entries for ", K, " clouds"));
+            }
+            const torch::Tensor n = sizes.to(torch::kLong);
+            if ((n < 1).any().item<bool>() || (n > N).any().item<bool>()) {
+                throw DatasetError(
+                    detail::concat(path, ": 'sizes' must be in [1, ", N, "] for points ", points.sizes()));
+            }
+            w = (torch::arange(N, torch::kLong).unsqueeze(0) < n.unsqueeze(1)).to(torch::kFloat);
+        } else {
+            w = torch::ones({ K, N });
+        }
+        data = PointCloudDataset::fromPadded(points, w, path);
+        if (weights.defined() && sizes.defined()
+            && !torch::equal(data.sizes, sizes.to(torch::kLong))) {
+            throw DatasetError(path + ": 'sizes' disagrees with the positive entries of 'weights'");
+        }
+    } else if (points.dim() == 2) {
+        if (!sizes.defined()) {
+            throw DatasetError(detail::concat(path, ": 'points' ", points.sizes(),
+                " is packed [total,d] and needs 'sizes' [K]"));
+        }
+        if (points.size(1) < 1) {
+            throw DatasetError(detail::concat(path, ": 'points' has dimension 0"));
+        }
+        data = PointCloudDataset::fromPacked(points, sizes, path);
+    } else {
+        throw DatasetError(detail::concat(
+            path, ": 'points' must be [K,N,d] or [total,d], got shape ", points.sizes()));
+    }
+    const std::int64_t K = data.count();
+    const torch::Tensor labels = array("labels");
+    if (labels.defined()) {
+        if (labels.is_floating_point() || labels.dim() != 1 || labels.size(0) != K) {
+            throw DatasetError(detail::concat(path, ": 'labels' must be an integer array [", K,
+                "], got ", labels.scalar_type(), " ", labels.sizes()));
+        }
+        data.labels = labels.to(torch::kLong).contiguous();
+        const auto it = members.find("label_names");
+        if (it != members.end()) {
+            data.labelNames = parseLabelNames(it->second, path + ":label_names.npy");
+        } else if (K > 0) {
+            const std::int64_t maxLabel = data.labels.max().item<std::int64_t>();
+            for (std::int64_t l = 0; l <= maxLabel; ++l) {
+                data.labelNames.push_back(std::to_string(l));
+            }
+        }
+    }
+    const torch::Tensor cond = array("cond");
+    if (cond.defined()) {
+        if (!cond.is_floating_point() || cond.dim() != 2 || cond.size(0) != K) {
+            throw DatasetError(detail::concat(path, ": 'cond' must be a floating array [", K,
+                ",c], got ", cond.scalar_type(), " ", cond.sizes()));
+        }
+        data.cond = cond.to(torch::kFloat).contiguous();
+    }
+    data.name = stemOf(path);
+    data.source = "npz:" + path;
+    return data;
+}
+
+void writePointCloudNpz(const std::string& path, const PointCloudDataset& data, NpzLayout layout)
+{
+    data.validate("writePointCloudNpz(" + path + ")");
+    NpzArchive arrays;
+    if (layout == NpzLayout::Padded) {
+        arrays["points"] = data.points;
+        arrays["weights"] = data.weights;
+    } else {
+        const torch::Tensor live
+            = torch::arange(data.maxPoints(), torch::kLong).unsqueeze(0) < data.sizes.unsqueeze(1);
+        const torch::Tensor uniform
+            = (1.0 / data.sizes.to(torch::kDouble)).unsqueeze(1).expand({ -1, data.maxPoints() });
+        const torch::Tensor err = (data.weights.to(torch::kDouble) - uniform).abs();
+        WFM_CHECK(data.count() == 0 || !(err.masked_select(live) > 1e-6).any().item<bool>(),
+            "writePointCloudNpz: the packed layout stores uniform weights only; use the padded "
+            "layout for '",
+            path, "'");
+        arrays["points"] = data.points.index({ live });
+        arrays["sizes"] = data.sizes;
+    }
+    if (data.hasLabels()) {
+        arrays["labels"] = data.labels;
+        std::string joined;
+        for (const std::string& n : data.labelNames) {
+            WFM_CHECK(n.find('\n') == std::string::npos, "writePointCloudNpz: label name '", n,
+                "' contains a newline");
+            joined += n + "\n";
+        }
+        torch::Tensor bytes = torch::empty({ static_cast<std::int64_t>(joined.size()) }, torch::kByte);
+        std::memcpy(bytes.data_ptr(), joined.data(), joined.size());
+        arrays["label_names"] = bytes;
+    }
+    if (data.hasCond()) {
+        arrays["cond"] = data.cond;
+    }
+    writeNpz(path, arrays, /*compress=*/true);
+}
+
+PointCloudDataset loadPointClouds(const DataSpec& spec)
+{
+    PointCloudDataset data;
+    if (spec.scheme == "builtin") {
+        data = makeBuiltin(spec.path, spec.options);
+    } else if (spec.scheme == "npy" || spec.scheme == "npz") {
+        if (!spec.options.empty()) {
+            throw ConfigError("data spec '" + spec.text + "': unknown option '"
+                + spec.options.begin()->first + "' (" + spec.scheme + ": takes no options)");
+        }
+        data = spec.scheme == "npy" ? readPointCloudNpy(spec.path) : readPointCloudNpz(spec.path);
+    } else {
+        DataSchemeLoader loader;
+        {
+            std::lock_guard<std::mutex> lock(registryMutex());
+            const auto it = registry().find(spec.scheme);
+            if (it != registry().end()) {
+                loader = it->second.loader;
+            }
+        }
+        if (!loader) {
+            throw ConfigError("data spec '" + spec.text + "': unknown scheme '" + spec.scheme
+                + "' (valid: " + validSchemes() + ")");
+        }
+        data = loader(spec);
+        if (data.name.empty()) {
+            data.name = stemOf(spec.path);
+        }
+    }
+    data.source = spec.text.empty() ? spec.scheme + ":" + spec.path : spec.text;
+    data.validate(data.source);
+    return data;
+}
+
+PointCloudDataset loadPointClouds(const std::string& spec)
+{
+    return loadPointClouds(parseDataSpec(spec));
+}
+
+void registerDataScheme(const std::string& scheme, DataSchemeLoader loader, const std::string& help)
+{
+    WFM_CHECK(!scheme.empty()
+            && std::all_of(scheme.begin(), scheme.end(),
+                [](char c) {
+                    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-';
+                }),
+        "registerDataScheme: invalid scheme name '", scheme, "'");
+    WFM_CHECK(!isBuiltinScheme(scheme), "registerDataScheme: '", scheme, "' is reserved");
+    WFM_CHECK(static_cast<bool>(loader), "registerDataScheme: empty loader for '", scheme, "'");
+    std::lock_guard<std::mutex> lock(registryMutex());
+    registry()[scheme] = { std::move(loader), help };
+}
+
+std::map<std::string, std::string> dataSchemes()
+{
+    std::map<std::string, std::string> out {
+        { "builtin", "builtin:NAME[?key=value&...] synthetic families: rings, shapes3d" },
+        { "npy", "npy:PATH one array [K,N,d] of K clouds of N points" },
+        { "npz",
+            "npz:PATH points [K,N,d] (+ weights [K,N]) or points [total,d] + sizes [K]; optional "
+            "labels, label_names, cond" },
+    };
+    std::lock_guard<std::mutex> lock(registryMutex());
+    for (const auto& [name, entry] : registry()) {
+        out[name] = entry.help;
+    }
+    return out;
+}
+
+} // namespace wfm::data
