@@ -8,7 +8,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 namespace wfm::data {
 namespace {
@@ -101,31 +103,35 @@ SourceNoise SourceNoise::fit(NoiseKind kind, const PointCloudDataset& train, dou
     if (kind == NoiseKind::StandardNormal) {
         return standardNormal(d);
     }
-    const torch::Tensor X = train.points.to(torch::kCPU, torch::kDouble);
-    const torch::Tensor W = train.weights.to(torch::kCPU, torch::kDouble);
     if (kind == NoiseKind::Uniform) {
         const torch::Tensor live
             = torch::arange(train.maxPoints()).unsqueeze(0) < train.sizes.cpu().unsqueeze(1);
-        const torch::Tensor pts = X.index({ live });
-        return uniform(std::get<0>(pts.min(0)).to(torch::kFloat),
-            std::get<0>(pts.max(0)).to(torch::kFloat));
+        const torch::Tensor pts = train.points.cpu().index({ live });
+        return uniform(std::get<0>(pts.min(0)), std::get<0>(pts.max(0)));
     }
-    // CholNormal: the reference's chol_stats, in float64.
-    torch::Tensor sw = W.clamp_min(kWeightFloor);
-    sw = sw / sw.sum(1, true);
-    const torch::Tensor mean = (X * sw.unsqueeze(-1)).sum(1);
-    const torch::Tensor Xc = X - mean.unsqueeze(1);
-    torch::Tensor cov = torch::bmm((Xc * sw.unsqueeze(-1)).transpose(1, 2), Xc);
-    cov = 0.5 * (cov + cov.transpose(1, 2))
-        + kCovJitter * torch::eye(d, torch::kDouble).unsqueeze(0);
-    torch::Tensor L;
-    try {
-        L = torch::linalg_cholesky(cov);
-    } catch (const c10::Error& e) {
-        throw DatasetError(
-            "source noise: a training cloud's covariance is not positive definite (Cholesky "
-            "failed); are there non-finite coordinates?");
+    // CholNormal: the reference's chol_stats, in float64, in chunks of clouds to bound memory.
+    constexpr std::int64_t kChunk = 256;
+    std::vector<torch::Tensor> factors;
+    for (std::int64_t start = 0; start < train.count(); start += kChunk) {
+        const std::int64_t len = std::min(kChunk, train.count() - start);
+        const torch::Tensor X = train.points.narrow(0, start, len).to(torch::kCPU, torch::kDouble);
+        torch::Tensor sw
+            = train.weights.narrow(0, start, len).to(torch::kCPU, torch::kDouble).clamp_min(kWeightFloor);
+        sw = sw / sw.sum(1, true);
+        const torch::Tensor mean = (X * sw.unsqueeze(-1)).sum(1);
+        const torch::Tensor Xc = X - mean.unsqueeze(1);
+        torch::Tensor cov = torch::bmm((Xc * sw.unsqueeze(-1)).transpose(1, 2), Xc);
+        cov = 0.5 * (cov + cov.transpose(1, 2))
+            + kCovJitter * torch::eye(d, torch::kDouble).unsqueeze(0);
+        try {
+            factors.push_back(torch::linalg_cholesky(cov));
+        } catch (const c10::Error&) {
+            throw DatasetError(
+                "source noise: a training cloud's covariance is not positive definite (Cholesky "
+                "failed); are there non-finite coordinates?");
+        }
     }
+    const torch::Tensor L = torch::cat(factors);
     const torch::Tensor Lmean = L.mean(0);
     const torch::Tensor Lstd = (L - Lmean).pow(2).mean(0).sqrt(); // population std
     return cholNormal(Lmean.to(torch::kFloat), Lstd.to(torch::kFloat), scale);

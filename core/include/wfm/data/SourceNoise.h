@@ -85,8 +85,8 @@ public:
 
     /// Source points [B,n,d] float32 for target weights [B,n] (weights > 0: live) and target
     /// dataset rows `indices` [B] int64 (used by CloudPairing::ByIndex only; may be undefined
-    /// otherwise). Padded slots are 0. Throws ConfigError for bad shapes, a ByIndex index out of
-    /// range, or a source cloud count that differs from the targets'.
+    /// otherwise). Padded slots are 0. Throws ConfigError for bad shapes or a ByIndex index out
+    /// of range of the source clouds.
     torch::Tensor sample(
         const torch::Tensor& weights, const torch::Tensor& indices, torch::Generator& generator) const;
     /// As above with a fresh CPU generator seeded with `seed`.
