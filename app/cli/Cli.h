@@ -22,6 +22,7 @@ using Runner = std::function<int()>;
 Runner addOtCommand(CLI::App& app);
 Runner addBuresCommand(CLI::App& app);
 Runner addBenchCommand(CLI::App& app);
+Runner addInspectCommand(CLI::App& app);
 
 /// Prints one JSON object on stdout.
 void printJson(const nlohmann::json& j);

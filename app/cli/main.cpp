@@ -40,6 +40,7 @@ int main(int argc, char** argv)
     add(wfm::cli::addOtCommand);
     add(wfm::cli::addBuresCommand);
     add(wfm::cli::addBenchCommand);
+    add(wfm::cli::addInspectCommand);
 
     try {
         app.parse(argc, argv);

@@ -238,6 +238,26 @@ private Q_SLOTS:
         QVERIFY(std::abs(j.value("cov_t").toArray()[0].toArray()[0].toDouble() - 6.25) < 1e-9);
     }
 
+    // inspect reports what a SPEC loads; counts come from the requested family size.
+    void inspectBuiltin()
+    {
+        auto r = runWfm({ "inspect", "--data", "builtin:rings?count=50&seed=3" });
+        QCOMPARE(r.code, 0);
+        const auto j = r.json();
+        QCOMPARE(j.value("count").toInt(), 50);
+        QCOMPARE(j.value("dim").toInt(), 2);
+        const auto labels = j.value("labels").toObject();
+        QCOMPARE(labels.value("circle").toInt() + labels.value("ellipse").toInt(), 50);
+        const auto sizes = j.value("sizes").toObject();
+        QVERIFY(sizes.value("min").toInt() >= 40 && sizes.value("max").toInt() <= 400);
+        auto bad = runWfm({ "inspect", "--data", "builtin:nope" });
+        QCOMPARE(bad.code, 1);
+        QVERIFY(bad.err.contains("nope"));
+        auto badScheme = runWfm({ "inspect", "--data", "ftp:thing" });
+        QCOMPARE(badScheme.code, 1);
+        QVERIFY(badScheme.err.contains("ftp"));
+    }
+
     void benchOtPrintsBothPaths()
     {
         auto r = runWfm({ "bench", "ot", "--batch", "2", "--points", "64", "--iters", "20", "--repeat", "1" });
