@@ -9,6 +9,8 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include "TestSupport.h"
+
 #include <torch/torch.h>
 
 #include <cstring>
@@ -22,7 +24,8 @@ using wfm::data::NpzArchive;
 
 namespace {
 
-const QString kPython = QStringLiteral("/usr/bin/python3");
+using wfm::test::kPython;
+using wfm::test::runPython;
 
 std::string readAll(const std::string& path)
 {
@@ -75,30 +78,6 @@ torch::Tensor sampleTensor(torch::ScalarType type, const std::vector<std::int64_
         break;
     }
     return base.to(type).reshape(shape);
-}
-
-/// Runs a python script (saved in `dir`) and returns its exit code; output goes to `log`.
-int runPython(const QString& dir, const QString& script, QString& log)
-{
-    const QString path = dir + QStringLiteral("/check.py");
-    QFile f(path);
-    if (!f.open(QIODevice::WriteOnly | QIODevice::Truncate)) {
-        log = QStringLiteral("cannot write ") + path;
-        return -1;
-    }
-    f.write(script.toUtf8());
-    f.close();
-    QProcess p;
-    p.setWorkingDirectory(dir);
-    p.setProcessChannelMode(QProcess::MergedChannels);
-    p.start(kPython, { path });
-    if (!p.waitForFinished(60'000)) {
-        log = QStringLiteral("python did not finish: ") + p.errorString();
-        p.kill();
-        return -1;
-    }
-    log = QString::fromUtf8(p.readAll());
-    return p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
 }
 
 /// Calls fn, which must throw E; returns its message (or an empty string with `threw` false).

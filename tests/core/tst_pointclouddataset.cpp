@@ -9,6 +9,8 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include "TestSupport.h"
+
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -27,37 +29,11 @@ using wfm::data::PointCloudDataset;
 
 namespace {
 
-const QString kPython = QStringLiteral("/usr/bin/python3");
+using wfm::test::kPython;
+using wfm::test::runPython;
 
 constexpr double kFloatTol = 1e-5;     // float32 round-trip tolerance (relative to data scale)
 constexpr double kSigmas = 5.0;        // statistical tolerance in standard deviations
-
-/// Calls fn, which must throw E whose message contains every part; returns "" on success or a
-/// description of what went wrong.
-template <typename E>
-std::string expectThrow(const std::function<void()>& fn, const std::vector<std::string>& parts)
-{
-    try {
-        fn();
-    } catch (const E& e) {
-        const std::string msg = e.what();
-        for (const auto& p : parts) {
-            if (msg.find(p) == std::string::npos) {
-                return "message '" + msg + "' lacks '" + p + "'";
-            }
-        }
-        return {};
-    } catch (const std::exception& e) {
-        return std::string("wrong exception type: ") + e.what();
-    }
-    return "no exception";
-}
-
-#define EXPECT_THROW_MSG(E, stmt, ...)                                                            \
-    do {                                                                                          \
-        const std::string problem_ = expectThrow<E>([&] { stmt; }, { __VA_ARGS__ });              \
-        QVERIFY2(problem_.empty(), problem_.c_str());                                             \
-    } while (false)
 
 /// K random clouds in d dimensions with sizes in [lo, hi] (fixed seed), labels k % L when L > 0.
 PointCloudDataset randomDataset(int K, int d, int lo, int hi, int L, std::uint64_t seed)
@@ -87,29 +63,6 @@ PointCloudDataset randomDataset(int K, int d, int lo, int hi, int L, std::uint64
         }
     }
     return data;
-}
-
-int runPython(const QString& dir, const QString& script, QString& log)
-{
-    const QString path = dir + QStringLiteral("/fixture.py");
-    QFile f(path);
-    if (!f.open(QIODevice::WriteOnly | QIODevice::Truncate)) {
-        log = QStringLiteral("cannot write ") + path;
-        return -1;
-    }
-    f.write(script.toUtf8());
-    f.close();
-    QProcess p;
-    p.setWorkingDirectory(dir);
-    p.setProcessChannelMode(QProcess::MergedChannels);
-    p.start(kPython, { path });
-    if (!p.waitForFinished(60'000)) {
-        log = QStringLiteral("python did not finish: ") + p.errorString();
-        p.kill();
-        return -1;
-    }
-    log = QString::fromUtf8(p.readAll());
-    return p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
 }
 
 bool sameBatch(const Batch& a, const Batch& b)

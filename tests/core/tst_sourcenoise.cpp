@@ -11,6 +11,8 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include "TestSupport.h"
+
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
@@ -30,58 +32,11 @@ using wfm::data::SourceNoise;
 
 namespace {
 
-const QString kPython = QStringLiteral("/usr/bin/python3");
+using wfm::test::kPython;
+using wfm::test::runPython;
 constexpr double kSigmas = 5.0;      // statistical tolerance in standard errors
 constexpr double kStatsTol = 1e-6;   // float32 Cholesky statistics
 constexpr double kEps = 1e-6;        // the reference's diagonal floor and covariance jitter
-
-int runPython(const QString& dir, const QString& script, QString& log)
-{
-    const QString path = dir + QStringLiteral("/fixture.py");
-    QFile f(path);
-    if (!f.open(QIODevice::WriteOnly | QIODevice::Truncate)) {
-        log = QStringLiteral("cannot write ") + path;
-        return -1;
-    }
-    f.write(script.toUtf8());
-    f.close();
-    QProcess p;
-    p.setWorkingDirectory(dir);
-    p.setProcessChannelMode(QProcess::MergedChannels);
-    p.start(kPython, { path });
-    if (!p.waitForFinished(120'000)) {
-        log = QStringLiteral("python did not finish: ") + p.errorString();
-        p.kill();
-        return -1;
-    }
-    log = QString::fromUtf8(p.readAll());
-    return p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
-}
-
-template <typename E>
-std::string expectThrow(const std::function<void()>& fn, const std::vector<std::string>& parts)
-{
-    try {
-        fn();
-    } catch (const E& e) {
-        const std::string msg = e.what();
-        for (const auto& p : parts) {
-            if (msg.find(p) == std::string::npos) {
-                return "message '" + msg + "' lacks '" + p + "'";
-            }
-        }
-        return {};
-    } catch (const std::exception& e) {
-        return std::string("wrong exception type: ") + e.what();
-    }
-    return "no exception";
-}
-
-#define EXPECT_THROW_MSG(E, stmt, ...)                                                            \
-    do {                                                                                          \
-        const std::string problem_ = expectThrow<E>([&] { stmt; }, { __VA_ARGS__ });              \
-        QVERIFY2(problem_.empty(), problem_.c_str());                                             \
-    } while (false)
 
 /// Weights [B,n] with live prefixes of the given sizes (uniform).
 torch::Tensor maskWeights(const std::vector<std::int64_t>& sizes, std::int64_t n)
