@@ -7,6 +7,11 @@
 #include "wfm/BuildInfo.h"
 #include "wfm/Error.h"
 #include "wfm/Platform.h"
+#include "wfm/data/DataSpec.h"
+#include "wfm/data/PointCloudDataset.h"
+#include "wfm/data/SourceNoise.h"
+#include "wfm/flow/TrainStep.h"
+#include "wfm/model/SetTransformer.h"
 #include "wfm/ot/Sinkhorn.h"
 
 #include <torch/torch.h>
@@ -38,6 +43,16 @@ struct BenchArgs
     int scalingIters = 20;
     long long tensorLimitMb = 8192;
     std::string out;
+    // train-step
+    int width = 128;
+    int blocks = 4;
+    int heads = 4;
+    int mlp = 512;
+    int steps = 5;
+    int warmup = 1;
+    std::string minibatch = "chamfer";
+    std::string map = "rounded";
+    std::string data;
 };
 
 nlohmann::json environment(const c10::Device& device)
@@ -236,13 +251,106 @@ int runOt(const BenchArgs& a)
     return 0;
 }
 
+double median(std::vector<double> v)
+{
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0.0 : v[v.size() / 2];
+}
+
+/// One point-cloud flow-matching training step (noise, minibatch OT, inner OT + map, set
+/// transformer forward/backward, Adam) at the given size, timed part by part.
+int runTrainStep(const BenchArgs& a)
+{
+    const auto device = parseDevice(a.device);
+    std::string spec = a.data;
+    if (spec.empty()) {
+        const int lo = std::max(1, a.points / 2);
+        if (a.dim == 2) {
+            spec = "builtin:rings?count=256&min=" + std::to_string(lo) + "&max=" + std::to_string(a.points);
+        } else if (a.dim == 3) {
+            spec = "builtin:shapes3d?count=256&min=" + std::to_string(lo) + "&max=" + std::to_string(a.points);
+        } else {
+            throw UsageError("bench train-step: --dim must be 2 or 3 for the built-in data (or give --data)");
+        }
+    }
+    auto raw = data::loadPointClouds(spec);
+    auto norm = data::Normalization::fit(raw, data::Normalization::Kind::GlobalMinMax);
+    auto ds = norm.apply(raw);
+    auto noise = data::SourceNoise::fit(data::NoiseKind::CholNormal, ds);
+    data::BatchSampler sampler(ds, a.batch, 0);
+
+    model::SetTransformerOptions mo;
+    mo.setDim(ds.dim()).setWidth(a.width).setBlocks(a.blocks).setHeads(a.heads).setMlpWidth(a.mlp);
+    torch::manual_seed(0);
+    model::SetTransformer net(mo);
+    net->to(device);
+    torch::optim::Adam opt(net->parameters(), torch::optim::AdamOptions(2e-4));
+
+    flow::StepOptions so;
+    so.minibatch = a.minibatch == "none" ? flow::MinibatchCost::None : flow::MinibatchCost::Chamfer;
+    if (a.minibatch != "none" && a.minibatch != "chamfer") {
+        throw UsageError("bench train-step: --minibatch must be chamfer or none");
+    }
+    so.innerOt.setEps(a.eps).setIterations(a.iters);
+    so.map = ot::parseMapKind(a.map);
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(0);
+
+    std::vector<double> total, mb, inner, model, losses;
+    const long long rssBefore = currentRssBytes();
+    for (int s = 0; s < a.warmup + a.steps; ++s) {
+        auto batch = sampler.next();
+        flow::StepBatch sb;
+        sb.weights = batch.weights.to(device);
+        sb.target = batch.points.to(device);
+        // Noise on every slot (as the reference), so minibatch re-pairing can move it freely.
+        sb.source = noise.sample(torch::ones_like(batch.weights), batch.indices, gen).to(device);
+        flow::StepTimings tm;
+        const double loss = flow::trainStep(net, opt, sb, so, gen, &tm);
+        if (s >= a.warmup) {
+            total.push_back(tm.total);
+            mb.push_back(tm.minibatchOt);
+            inner.push_back(tm.innerOt);
+            model.push_back(tm.model);
+            losses.push_back(loss);
+        }
+    }
+    nlohmann::json out;
+    out["benchmark"] = "train-step";
+    out["environment"] = environment(device);
+    out["sizes"] = { { "batch", a.batch }, { "points_max", a.points }, { "dim", ds.dim() },
+        { "width", a.width }, { "blocks", a.blocks }, { "heads", a.heads }, { "mlp", a.mlp },
+        { "iters", a.iters }, { "eps", a.eps }, { "minibatch", a.minibatch }, { "map", a.map },
+        { "data", spec }, { "parameters", net->parameterCount() } };
+    out["step_seconds"] = median(total);
+    out["step_seconds_all"] = total;
+    out["minibatch_ot_seconds"] = median(mb);
+    out["inner_ot_seconds"] = median(inner);
+    out["model_seconds"] = median(model);
+    const double step = median(total);
+    out["ot_share"] = step > 0 ? (median(mb) + median(inner)) / step : 0.0;
+    out["losses"] = losses;
+    out["peak_rss_mb"] = static_cast<double>(peakRssBytes()) / 1048576.0;
+    out["extra_peak_mb"] = static_cast<double>(peakRssBytes() - rssBefore) / 1048576.0;
+    printJson(out);
+    if (!a.out.empty()) {
+        FILE* f = std::fopen(a.out.c_str(), "w");
+        if (!f) {
+            throw Error("bench: cannot write " + a.out);
+        }
+        const std::string text = out.dump(2) + "\n";
+        std::fwrite(text.data(), 1, text.size(), f);
+        std::fclose(f);
+    }
+    return 0;
+}
+
 } // namespace
 
 Runner addBenchCommand(CLI::App& app)
 {
     auto a = std::make_shared<BenchArgs>();
-    auto* cmd = app.add_subcommand("bench", "Benchmarks printed as JSON: ot (train-step and generate come with the training engine)");
-    cmd->add_option("what", a->what, "ot")->required();
+    auto* cmd = app.add_subcommand("bench", "Benchmarks printed as JSON: ot, train-step");
+    cmd->add_option("what", a->what, "ot or train-step")->required();
     cmd->add_option("--batch", a->batch, "Pairs per batch")->capture_default_str();
     cmd->add_option("--points", a->points, "Points per cloud (N = M)")->capture_default_str();
     cmd->add_option("--dim", a->dim, "Dimension")->capture_default_str();
@@ -257,9 +365,21 @@ Runner addBenchCommand(CLI::App& app)
     cmd->add_option("--scaling-iters", a->scalingIters, "Iterations per size for --scaling")->capture_default_str();
     cmd->add_option("--tensor-limit-mb", a->tensorLimitMb, "Skip the tensor path above this estimated memory")->capture_default_str();
     cmd->add_option("--out", a->out, "Also write the JSON (indented) to this file");
+    cmd->add_option("--width", a->width, "train-step: model width")->capture_default_str();
+    cmd->add_option("--blocks", a->blocks, "train-step: transformer blocks")->capture_default_str();
+    cmd->add_option("--heads", a->heads, "train-step: attention heads")->capture_default_str();
+    cmd->add_option("--mlp", a->mlp, "train-step: MLP width")->capture_default_str();
+    cmd->add_option("--steps", a->steps, "train-step: timed steps (median reported)")->capture_default_str();
+    cmd->add_option("--warmup", a->warmup, "train-step: untimed steps first")->capture_default_str();
+    cmd->add_option("--minibatch", a->minibatch, "train-step: chamfer or none")->capture_default_str();
+    cmd->add_option("--map", a->map, "train-step: rounded, argmax, sampled or barycentric")->capture_default_str();
+    cmd->add_option("--data", a->data, "train-step: dataset SPEC (default: built-in clouds of --points/2 to --points points)");
     return [a]() {
+        if (a->what == "train-step") {
+            return runTrainStep(*a);
+        }
         if (a->what != "ot") {
-            throw UsageError("bench: unknown benchmark '" + a->what + "' (available: ot)");
+            throw UsageError("bench: unknown benchmark '" + a->what + "' (available: ot, train-step)");
         }
         if (a->batch < 1 || a->points < 1 || a->dim < 1 || a->iters < 1 || a->repeat < 1) {
             throw UsageError("bench: sizes, iterations and repeat must be positive");
