@@ -41,6 +41,10 @@ echo "== wfm bench ot --device cuda, B=64 N=M=2048 d=3 200 iterations"
 timeout 90 build-gpu/bin/wfm bench ot --device cuda --batch 64 --points 2048 --iters 200 --repeat 5 \
     --tensor-limit-mb 60000 --out "$out/bench_ot_cuda_B64_N2048.json" | head -c 2500; echo
 stamp
+echo "== wfm bench train-step on the GPU at the reference size (B=16, 2048 points, width 512, 6 blocks)"
+timeout 150 build-gpu/bin/wfm bench train-step --device cuda --batch 16 --points 2048 --dim 3 --width 512 \
+    --blocks 6 --heads 4 --iters 200 --steps 5 --warmup 1 --out "$out/bench_train_step_cuda_reference.json" | head -c 1500; echo
+stamp
 echo "== wfm bench ot --device cuda, B=4 N=M=1024"
 timeout 40 build-gpu/bin/wfm bench ot --device cuda --repeat 5 --out "$out/bench_ot_cuda_B4_N1024.json" > /dev/null
 echo "== wfm ot on the demo clouds, GPU vs CPU"
