@@ -7,6 +7,7 @@
 #include "wfm/Error.h"
 #include "wfm/Log.h"
 #include "wfm/Platform.h"
+#include "wfm/io/Readers.h"
 
 #include <torch/torch.h>
 
@@ -17,6 +18,7 @@ int main(int argc, char** argv)
 {
     wfm::ensureBlasKernel(argc, argv);
     wfm::initThreads();
+    wfm::io::registerReaders();
 
     CLI::App app { "WFM Studio command line: Wasserstein flow matching over families of distributions",
         "wfm" };

@@ -4,8 +4,10 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
+#include <mutex>
 #include <cmath>
 #include <numbers>
 #include <sstream>
@@ -211,21 +213,56 @@ constexpr FamilyInfo kFamilies[] = {
         "cube, random scale 0.5-1.5 and rotation, 256-2048 points, labelled by class" },
 };
 
+struct RegisteredFamily
+{
+    BuiltinLoader loader;
+    std::map<std::string, std::string> options;
+    std::string description;
+};
+
+std::mutex& familyMutex()
+{
+    static std::mutex m;
+    return m;
+}
+
+std::map<std::string, RegisteredFamily>& familyRegistry()
+{
+    static std::map<std::string, RegisteredFamily> r;
+    return r;
+}
+
+bool isCoreFamily(const std::string& name)
+{
+    for (const auto& f : kFamilies) {
+        if (name == f.name) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/// The registered family `name`, or nullptr.
+const RegisteredFamily* findRegistered(const std::string& name)
+{
+    std::lock_guard<std::mutex> lock(familyMutex());
+    const auto it = familyRegistry().find(name);
+    return it == familyRegistry().end() ? nullptr : &it->second;
+}
+
 std::string validNames()
 {
     std::string out;
-    for (const auto& f : kFamilies) {
-        out += (out.empty() ? "" : ", ") + std::string(f.name);
+    for (const std::string& n : builtinNames()) {
+        out += (out.empty() ? "" : ", ") + n;
     }
     return out;
 }
 
 void checkName(const std::string& name)
 {
-    for (const auto& f : kFamilies) {
-        if (name == f.name) {
-            return;
-        }
+    if (isCoreFamily(name) || findRegistered(name) != nullptr) {
+        return;
     }
     throw ConfigError("unknown builtin dataset '" + name + "' (valid: " + validNames() + ")");
 }
@@ -344,7 +381,26 @@ std::vector<std::string> builtinNames()
     for (const auto& f : kFamilies) {
         out.emplace_back(f.name);
     }
+    std::lock_guard<std::mutex> lock(familyMutex());
+    for (const auto& [name, family] : familyRegistry()) {
+        out.push_back(name);
+    }
     return out;
+}
+
+void registerBuiltinFamily(const std::string& name, BuiltinLoader loader,
+    const std::map<std::string, std::string>& options, const std::string& description)
+{
+    WFM_CHECK(!name.empty()
+            && std::all_of(name.begin(), name.end(),
+                [](char c) {
+                    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-';
+                }),
+        "registerBuiltinFamily: invalid name '", name, "'");
+    WFM_CHECK(!isCoreFamily(name), "registerBuiltinFamily: '", name, "' is a core family");
+    WFM_CHECK(static_cast<bool>(loader), "registerBuiltinFamily: empty loader for '", name, "'");
+    std::lock_guard<std::mutex> lock(familyMutex());
+    familyRegistry()[name] = { std::move(loader), options, description };
 }
 
 std::string builtinDescription(const std::string& name)
@@ -355,12 +411,15 @@ std::string builtinDescription(const std::string& name)
             return f.description;
         }
     }
-    return {};
+    return findRegistered(name)->description;
 }
 
 std::map<std::string, std::string> builtinOptions(const std::string& name)
 {
     checkName(name);
+    if (const RegisteredFamily* r = findRegistered(name)) {
+        return r->options;
+    }
     if (name == "rings") {
         const RingsOptions d;
         return { { "count", std::to_string(d.count) }, { "seed", std::to_string(d.seed) },
@@ -392,6 +451,9 @@ PointCloudDataset makeBuiltin(
         return it == options.end() ? nullptr : &it->second;
     };
     PointCloudDataset data;
+    if (const RegisteredFamily* r = findRegistered(name)) {
+        data = r->loader(options);
+    } else {
     std::int64_t count = 0;
     std::uint64_t seed = 0;
     std::int64_t minPoints = 0;
@@ -413,6 +475,8 @@ PointCloudDataset makeBuiltin(
         readCommon(d.count, d.minPoints, d.maxPoints, d.noise);
         data = makeShapes3d({ count, seed, minPoints, maxPoints, noise });
     }
+    }
+    data.name = name;
     std::string query;
     for (const auto& [k, v] : options) {
         query += (query.empty() ? "?" : "&") + k + "=" + v;

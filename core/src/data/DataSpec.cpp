@@ -607,10 +607,21 @@ void registerDataScheme(const std::string& scheme, DataSchemeLoader loader, cons
     registry()[scheme] = { std::move(loader), help };
 }
 
+namespace {
+std::string builtinFamilyList()
+{
+    std::string out;
+    for (const std::string& n : builtinNames()) {
+        out += (out.empty() ? "" : ", ") + n;
+    }
+    return out;
+}
+} // namespace
+
 std::map<std::string, std::string> dataSchemes()
 {
     std::map<std::string, std::string> out {
-        { "builtin", "builtin:NAME[?key=value&...] synthetic families: rings, shapes3d" },
+        { "builtin", "builtin:NAME[?key=value&...] synthetic families: " + builtinFamilyList() },
         { "npy", "npy:PATH one array [K,N,d] of K clouds of N points" },
         { "npz",
             "npz:PATH points [K,N,d] (+ weights [K,N]) or points [total,d] + sizes [K]; optional "

@@ -5,6 +5,7 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -76,8 +77,18 @@ struct Shapes3dOptions
 /// origin; size uniform in [minPoints, maxPoints]. Throws ConfigError as makeRings().
 PointCloudDataset makeShapes3d(const Shapes3dOptions& options);
 
-/// Names of the built-in families: "rings", "shapes3d".
+/// Names of the built-in families: "rings", "shapes3d", then the registered ones in name order.
 std::vector<std::string> builtinNames();
+
+/// Builds a registered family from its (already key-checked) string options.
+using BuiltinLoader = std::function<PointCloudDataset(const std::map<std::string, std::string>&)>;
+
+/// Registers (or replaces) a built-in family that lives outside this file (e.g. `letters` in the
+/// io library, which needs FreeType), reachable as `builtin:NAME`. `options` lists the accepted
+/// keys with their defaults as text; makeBuiltin() rejects other keys before calling `loader`.
+/// Thread safe. Throws ConfigError for an invalid name, a core family's name or an empty loader.
+void registerBuiltinFamily(const std::string& name, BuiltinLoader loader,
+    const std::map<std::string, std::string>& options, const std::string& description);
 
 /// One-line description of a built-in family. Throws ConfigError listing the valid names.
 std::string builtinDescription(const std::string& name);
