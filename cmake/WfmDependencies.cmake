@@ -38,6 +38,15 @@ else()
     message(WARNING "WFM: LEMON not found: exact EMD is unavailable (install liblemon-dev)")
 endif()
 
+# nanoflann (header only): kd-trees for the spatial neighbours of cellular niches. Debian's
+# package config, or the header carried in .deps/include (GPU build machines lack the package).
+find_package(nanoflann QUIET CONFIG)
+if(NOT TARGET nanoflann::nanoflann)
+    find_path(WFM_NANOFLANN_INCLUDE nanoflann.hpp HINTS "${CMAKE_SOURCE_DIR}/.deps/include" REQUIRED)
+    add_library(nanoflann::nanoflann INTERFACE IMPORTED)
+    target_include_directories(nanoflann::nanoflann SYSTEM INTERFACE "${WFM_NANOFLANN_INCLUDE}")
+endif()
+
 # libzip for .npz archives.
 # (pkg-config: Debian 12's libzip CMake package refers to tools that are not installed)
 find_package(PkgConfig QUIET)
@@ -51,6 +60,9 @@ else()
     set(WFM_HAVE_LIBZIP OFF)
     message(WARNING "WFM: libzip not found: .npz reading and writing is unavailable (install libzip-dev)")
 endif()
+
+# zlib for gzip-compressed IDX files (MNIST and friends).
+find_package(ZLIB REQUIRED)
 
 # CUDA kernels: only when the LibTorch found was built with CUDA.
 set(WFM_HAVE_CUDA OFF)

@@ -23,6 +23,10 @@ Runner addOtCommand(CLI::App& app);
 Runner addBuresCommand(CLI::App& app);
 Runner addBenchCommand(CLI::App& app);
 Runner addInspectCommand(CLI::App& app);
+Runner addTrainCommand(CLI::App& app);
+Runner addConfigCommand(CLI::App& app);
+Runner addGenerateCommand(CLI::App& app);
+Runner addEvaluateCommand(CLI::App& app);
 
 /// Prints one JSON object on stdout.
 void printJson(const nlohmann::json& j);

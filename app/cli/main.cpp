@@ -43,6 +43,10 @@ int main(int argc, char** argv)
     add(wfm::cli::addBuresCommand);
     add(wfm::cli::addBenchCommand);
     add(wfm::cli::addInspectCommand);
+    add(wfm::cli::addTrainCommand);
+    add(wfm::cli::addGenerateCommand);
+    add(wfm::cli::addEvaluateCommand);
+    add(wfm::cli::addConfigCommand);
 
     try {
         app.parse(argc, argv);

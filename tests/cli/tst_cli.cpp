@@ -267,6 +267,29 @@ private Q_SLOTS:
         QVERIFY(j.value("cost_max_relative_difference").toDouble() < 1e-3);
         QVERIFY(j.value("fused").toObject().value("seconds").toDouble() > 0);
     }
+
+    // The io schemes (registered at start-up) and the core idx scheme work through inspect.
+    void inspectReaderSchemes()
+    {
+        if (QFile::exists(QStringLiteral("/usr/share/datasets/fashion-mnist"))) {
+            auto r = runWfm({ "inspect", "--data",
+                "idx:/usr/share/datasets/fashion-mnist?split=test&count=100" });
+            QCOMPARE(r.code, 0);
+            QCOMPARE(r.json().value("count").toInt(), 100);
+            QCOMPARE(r.json().value("dim").toInt(), 2);
+        }
+        QFile off(m_dir.path() + QStringLiteral("/tetra.off"));
+        QVERIFY(off.open(QIODevice::WriteOnly));
+        off.write("OFF\n4 4 6\n0 0 0\n1 0 0\n0 1 0\n0 0 1\n3 0 1 2\n3 0 1 3\n3 0 2 3\n3 1 2 3\n");
+        off.close();
+        auto m = runWfm({ "inspect", "--data", "mesh:" + off.fileName() + "?points=64&cache=0" });
+        if (m.code == 1 && m.err.contains("unknown scheme")) {
+            QSKIP("this build has no assimp");
+        }
+        QCOMPARE(m.code, 0);
+        QCOMPARE(m.json().value("dim").toInt(), 3);
+        QCOMPARE(m.json().value("count").toInt(), 1);
+    }
 };
 
 QTEST_GUILESS_MAIN(TestCli)

@@ -1,6 +1,7 @@
 #include "wfm/data/BuiltinFamilies.h"
 
 #include "wfm/Error.h"
+#include "wfm/data/Tissue.h"
 
 #include <torch/torch.h>
 
@@ -245,6 +246,7 @@ bool isCoreFamily(const std::string& name)
 /// The registered family `name`, or nullptr.
 const RegisteredFamily* findRegistered(const std::string& name)
 {
+    registerCoreExtraFamilies(); // core families defined in other files (Tissue.cpp)
     std::lock_guard<std::mutex> lock(familyMutex());
     const auto it = familyRegistry().find(name);
     return it == familyRegistry().end() ? nullptr : &it->second;
@@ -381,6 +383,7 @@ std::vector<std::string> builtinNames()
     for (const auto& f : kFamilies) {
         out.emplace_back(f.name);
     }
+    registerCoreExtraFamilies();
     std::lock_guard<std::mutex> lock(familyMutex());
     for (const auto& [name, family] : familyRegistry()) {
         out.push_back(name);

@@ -2,6 +2,8 @@
 
 #include "wfm/Error.h"
 #include "wfm/data/BuiltinFamilies.h"
+#include "wfm/data/Idx.h"
+#include "wfm/data/Niches.h"
 #include "wfm/data/Npy.h"
 
 #include <torch/torch.h>
@@ -22,7 +24,7 @@
 namespace wfm::data {
 namespace {
 
-constexpr const char* kBuiltinSchemes[] = { "builtin", "npy", "npz" };
+constexpr const char* kBuiltinSchemes[] = { "builtin", "csv", "idx", "npy", "npz" };
 
 struct SchemeEntry
 {
@@ -565,6 +567,10 @@ PointCloudDataset loadPointClouds(const DataSpec& spec)
                 + spec.options.begin()->first + "' (" + spec.scheme + ": takes no options)");
         }
         data = spec.scheme == "npy" ? readPointCloudNpy(spec.path) : readPointCloudNpz(spec.path);
+    } else if (spec.scheme == "idx") {
+        data = loadIdxSpec(spec);
+    } else if (spec.scheme == "csv") {
+        data = loadCsvNiches(spec.path, spec.options);
     } else {
         DataSchemeLoader loader;
         {
@@ -622,6 +628,14 @@ std::map<std::string, std::string> dataSchemes()
 {
     std::map<std::string, std::string> out {
         { "builtin", "builtin:NAME[?key=value&...] synthetic families: " + builtinFamilyList() },
+        { "idx",
+            "idx:FILE[?labels=FILE&threshold=0.5|otsu&count=N&jitter=0&points=0] or "
+            "idx:FOLDER[?split=train|test] MNIST/Fashion-MNIST/EMNIST images (plain or .gz) as 2-D "
+            "clouds of their foreground pixels" },
+        { "csv",
+            "csv:PATH[?x=x&y=y&z=&section=&label=cell_type&features=auto&k=16&rep=pca&pcs=16&"
+            "centers=&include_center=0&max_centers=0&seed=0] cellular niches of a cell table (one "
+            "row per cell)" },
         { "npy", "npy:PATH one array [K,N,d] of K clouds of N points" },
         { "npz",
             "npz:PATH points [K,N,d] (+ weights [K,N]) or points [total,d] + sizes [K]; optional "

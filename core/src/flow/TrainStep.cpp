@@ -2,6 +2,7 @@
 
 #include "wfm/Error.h"
 #include "wfm/metrics/CloudDistances.h"
+#include "wfm/ot/BuresWasserstein.h"
 #include "wfm/ot/ExactOT.h"
 
 #include <torch/torch.h>
@@ -25,15 +26,74 @@ void sync(const torch::Tensor& t)
 
 } // namespace
 
-torch::Tensor minibatchPairing(const StepBatch& batch, MinibatchCost cost)
+std::string minibatchCostName(MinibatchCost cost)
+{
+    switch (cost) {
+    case MinibatchCost::None:
+        return "none";
+    case MinibatchCost::Chamfer:
+        return "chamfer";
+    case MinibatchCost::Entropic:
+        return "entropic";
+    case MinibatchCost::Bures:
+        return "bures";
+    }
+    return "none";
+}
+
+MinibatchCost parseMinibatchCost(const std::string& name)
+{
+    for (MinibatchCost c : { MinibatchCost::None, MinibatchCost::Chamfer, MinibatchCost::Entropic,
+             MinibatchCost::Bures }) {
+        if (name == minibatchCostName(c)) {
+            return c;
+        }
+    }
+    throw ConfigError("unknown minibatch cost '" + name + "' (valid: none, chamfer, entropic, bures)");
+}
+
+namespace {
+
+/// Weighted means [B,d] and covariances [B,d,d] (float64) of padded clouds.
+std::pair<torch::Tensor, torch::Tensor> cloudMoments(const torch::Tensor& x, const torch::Tensor& w)
+{
+    auto xd = x.to(torch::kDouble);
+    auto wd = w.to(torch::kDouble);
+    wd = wd / wd.sum(1, true);
+    auto m = (xd * wd.unsqueeze(2)).sum(1);
+    auto c = xd - m.unsqueeze(1);
+    auto S = torch::matmul((c * wd.unsqueeze(2)).transpose(1, 2), c);
+    return { m, S };
+}
+
+} // namespace
+
+torch::Tensor minibatchPairing(const StepBatch& batch, MinibatchCost cost, const ot::SinkhornOptions& innerOt)
 {
     const int64_t B = batch.target.size(0);
     if (cost == MinibatchCost::None || B < 2) {
         return torch::arange(B, torch::kLong);
     }
-    // D[i,j] = Chamfer(target_i, source_j); the assignment gives target i its source perm[i].
-    auto D = metrics::chamferMatrix(batch.target, batch.weights, batch.source, batch.weights);
-    return ot::exactAssignment(D);
+    // D[i,j] = cost(target_i, source_j); the assignment gives target i its source perm[i].
+    torch::Tensor D;
+    switch (cost) {
+    case MinibatchCost::Chamfer:
+        D = metrics::chamferMatrix(batch.target, batch.weights, batch.source, batch.weights);
+        break;
+    case MinibatchCost::Entropic:
+        D = metrics::emdMatrix(batch.target, batch.weights, batch.source, batch.weights,
+            metrics::EmdOptions().setEntropic(true).setEps(innerOt.eps).setIterations(innerOt.maxIterations));
+        break;
+    case MinibatchCost::Bures: {
+        auto [mt, St] = cloudMoments(batch.target, batch.weights);
+        auto [ms, Ss] = cloudMoments(batch.source, batch.weights);
+        D = ot::bw::pairwiseDistanceSquared(mt, St, ms, Ss);
+        break;
+    }
+    case MinibatchCost::None:
+        break;
+    }
+    return ot::exactAssignment(D.to(torch::kCPU).to(torch::kDouble));
 }
 
 FlowTargets flowTargets(const StepBatch& batch, const StepOptions& options, torch::Generator& gen,
@@ -46,7 +106,7 @@ FlowTargets flowTargets(const StepBatch& batch, const StepOptions& options, torc
     const int64_t B = batch.target.size(0);
     double t0 = now();
     auto source = batch.source;
-    auto perm = minibatchPairing(batch, options.minibatch);
+    auto perm = minibatchPairing(batch, options.minibatch, options.innerOt);
     if (options.minibatch != MinibatchCost::None) {
         // Source perm[i] goes with target i. Sources carry their own drawn noise on every slot,
         // so re-pairing keeps target i's mask: padded slots are zeroed again.
@@ -77,16 +137,44 @@ torch::Tensor flowMatchingLoss(const torch::Tensor& v, const torch::Tensor& u, c
     return ((v - u).pow(2).sum(2) * w).sum(1).mean();
 }
 
+torch::Tensor dropLabels(const torch::Tensor& labels, std::int64_t nullLabel, double p,
+    torch::Generator& gen)
+{
+    if (!labels.defined() || p <= 0) {
+        return labels;
+    }
+    auto u = at::rand({ labels.size(0) }, gen, torch::kDouble).to(labels.device());
+    return torch::where(u < p, torch::full_like(labels, nullLabel), labels);
+}
+
+torch::Tensor stepLoss(model::SetTransformer& model, const StepBatch& batch,
+    const StepOptions& options, torch::Generator& gen, StepTimings* timings)
+{
+    auto ft = flowTargets(batch, options, gen, timings);
+    const double t1 = now();
+    auto labels = dropLabels(batch.labels, model->options().numLabels, options.labelDropout, gen);
+    auto v = model->forward(ft.xt, ft.t, batch.weights, labels, batch.cond);
+    auto loss = flowMatchingLoss(v, ft.u, batch.weights);
+    if (timings) {
+        sync(loss);
+        timings->model += now() - t1;
+    }
+    return loss;
+}
+
 double trainStep(model::SetTransformer& model, torch::optim::Optimizer& optimizer,
     const StepBatch& batch, const StepOptions& options, torch::Generator& gen, StepTimings* timings)
 {
     const double t0 = now();
-    auto ft = flowTargets(batch, options, gen, timings);
-    const double t1 = now();
     model->train();
     optimizer.zero_grad();
-    auto v = model->forward(ft.xt, ft.t, batch.weights, batch.labels, batch.cond);
-    auto loss = flowMatchingLoss(v, ft.u, batch.weights);
+    StepTimings local;
+    auto loss = stepLoss(model, batch, options, gen, &local);
+    const double t1 = t0 + local.minibatchOt + local.innerOt;
+    if (timings) {
+        timings->minibatchOt += local.minibatchOt;
+        timings->innerOt += local.innerOt;
+    }
     loss.backward();
     optimizer.step();
     const double value = loss.item<double>();

@@ -288,7 +288,7 @@ std::string SetTransformerOptions::toJsonString() const
     return os.str();
 }
 
-SetTransformerOptions SetTransformerOptions::fromJsonString(const std::string& json)
+SetTransformerOptions SetTransformerOptions::fromJsonString(const std::string& json, bool dimUnset)
 {
     SetTransformerOptions o;
     using Setter = std::function<void(const std::string&, const JsonValue&)>;
@@ -323,6 +323,12 @@ SetTransformerOptions SetTransformerOptions::fromJsonString(const std::string& j
         const auto it = setters.find(key);
         WFM_CHECK(it != setters.end(), "options JSON: unknown field '", key, "'");
         it->second(key, value);
+    }
+    if (dimUnset && o.dim == 0) {
+        SetTransformerOptions probe = o;
+        probe.dim = 1;
+        probe.validate();
+        return o;
     }
     o.validate();
     return o;

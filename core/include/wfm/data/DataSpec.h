@@ -29,6 +29,11 @@
 ///                                  Other members are ignored, even of dtypes the reader does not
 ///                                  support (object arrays, strings); the members above must be
 ///                                  readable.
+///   idx:FILE[?...] / idx:FOLDER    MNIST-style IDX images (plain or gzip) as 2-D clouds of their
+///                                  foreground pixels, labelled from the label file (Idx.h)
+///   csv:PATH[?...]                 cellular niches of a cell table, one row per cell (Niches.h:
+///                                  column options x, y, z, section, label, features and the
+///                                  niche options k, rep, pcs, norm, centers, ...)
 ///   PATH.npy / PATH.npz            (no scheme) the same as npy:PATH / npz:PATH.
 ///
 /// Everything after the first '?' is the option list, so file paths cannot contain '?'.
@@ -39,7 +44,7 @@ namespace wfm::data {
 /// A parsed data specification.
 struct DataSpec
 {
-    std::string scheme; ///< "builtin", "npy", "npz" or a registered scheme
+    std::string scheme; ///< "builtin", "csv", "idx", "npy", "npz" or a registered scheme
     std::string path;   ///< builtin family name or file path
     std::map<std::string, std::string> options; ///< key=value options after '?'
     std::string text;   ///< the original specification (for messages and `source`)
@@ -81,7 +86,7 @@ void writePointCloudNpz(const std::string& path, const PointCloudDataset& data,
 using DataSchemeLoader = std::function<PointCloudDataset(const DataSpec&)>;
 
 /// Registers (or replaces) the loader of `scheme` (letters, digits, '_' and '-'; not one of
-/// builtin, npy, npz); `help` is a one-line description for dataSchemes(). Thread safe.
+/// builtin, csv, idx, npy, npz); `help` is a one-line description for dataSchemes(). Thread safe.
 /// Throws ConfigError for an invalid or reserved scheme name or an empty loader.
 void registerDataScheme(const std::string& scheme, DataSchemeLoader loader, const std::string& help);
 

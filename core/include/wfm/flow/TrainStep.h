@@ -7,6 +7,7 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <string>
 
 namespace torch::optim {
 class Optimizer;
@@ -16,9 +17,16 @@ namespace wfm::flow {
 
 /// How sources are re-paired with targets inside a batch before the inner OT.
 enum class MinibatchCost {
-    None,    ///< keep the drawn pairing
-    Chamfer, ///< B x B Chamfer distances (reference default)
+    None,     ///< keep the drawn pairing
+    Chamfer,  ///< B x B Chamfer distances (reference default)
+    Entropic, ///< B x B entropic OT costs (Sinkhorn with the inner eps and iterations)
+    Bures,    ///< B x B Bures-Wasserstein distances between moment-matched Gaussians
 };
+
+/// "none", "chamfer", "entropic", "bures".
+std::string minibatchCostName(MinibatchCost cost);
+/// Inverse of minibatchCostName(). Throws ConfigError listing the valid names.
+MinibatchCost parseMinibatchCost(const std::string& name);
 
 /// Settings of one point-cloud flow-matching step (DESIGN.md, "The method in one page").
 struct StepOptions
@@ -26,6 +34,8 @@ struct StepOptions
     MinibatchCost minibatch = MinibatchCost::Chamfer;
     ot::SinkhornOptions innerOt = ot::SinkhornOptions().setEps(0.002).setIterations(200);
     ot::MapKind map = ot::MapKind::Rounded;
+    /// Probability that a label is replaced by the null label (classifier-free guidance).
+    double labelDropout = 0.0;
 };
 
 /// Wall-clock split of one step, seconds.
@@ -52,7 +62,9 @@ struct StepBatch
 /// (the reference solves this with Sinkhorn + greedy rounding; for B <= a few hundred the exact
 /// assignment is cheaper and exact). Returns perm [B]:
 /// target i is paired with source perm[i].
-torch::Tensor minibatchPairing(const StepBatch& batch, MinibatchCost cost);
+/// Entropic and Bures costs use `innerOt`'s eps and iterations.
+torch::Tensor minibatchPairing(const StepBatch& batch, MinibatchCost cost,
+    const ot::SinkhornOptions& innerOt = ot::SinkhornOptions().setEps(0.002).setIterations(200));
 
 /// Flow-matching targets for a batch: times t [B] ~ U[0,1], x_t = (1 - t) x0 + t T(x0) and the
 /// velocity u = T(x0) - x0, where T is the inner-OT map from source x0 to target
@@ -68,6 +80,16 @@ FlowTargets flowTargets(const StepBatch& batch, const StepOptions& options, torc
 
 /// Weighted flow-matching loss: mean over the batch of sum_i w_i |v_i - u_i|^2.
 torch::Tensor flowMatchingLoss(const torch::Tensor& v, const torch::Tensor& u, const torch::Tensor& w);
+
+/// The loss of `model` on `batch` (forward only, no backward): flow targets, label dropout
+/// (labels replaced by the null label numLabels with probability options.labelDropout), forward,
+/// flowMatchingLoss. Timings: minibatch and inner OT as flowTargets; the forward goes to `model`.
+torch::Tensor stepLoss(model::SetTransformer& model, const StepBatch& batch,
+    const StepOptions& options, torch::Generator& gen, StepTimings* timings = nullptr);
+
+/// Labels with each entry replaced by `nullLabel` with probability p (drawn from gen).
+torch::Tensor dropLabels(const torch::Tensor& labels, std::int64_t nullLabel, double p,
+    torch::Generator& gen);
 
 /// One optimisation step of `model` on `batch`; returns the loss and fills `timings`.
 double trainStep(model::SetTransformer& model, torch::optim::Optimizer& optimizer,

@@ -90,8 +90,9 @@ struct SetTransformerOptions
     /// A flat JSON object with every field, e.g. {"dim":3,"width":512,...,"attention":"auto"}.
     std::string toJsonString() const;
     /// Parses toJsonString()'s format (a flat JSON object; missing fields keep their defaults,
-    /// unknown fields are an error) and validates the result. Throws ConfigError.
-    static SetTransformerOptions fromJsonString(const std::string& json);
+    /// unknown fields are an error) and validates the result. With dimUnset, dim may be 0 (a
+    /// config whose dimension comes from the data later). Throws ConfigError.
+    static SetTransformerOptions fromJsonString(const std::string& json, bool dimUnset = false);
 
     bool operator==(const SetTransformerOptions& other) const;
 };
