@@ -4,6 +4,7 @@
 
 #include "Cli.h"
 
+#include "wfm/AtomicFile.h"
 #include "wfm/BuildInfo.h"
 #include "wfm/Error.h"
 #include "wfm/Platform.h"
@@ -11,6 +12,7 @@
 #include "wfm/data/PointCloudDataset.h"
 #include "wfm/data/SourceNoise.h"
 #include "wfm/flow/TrainStep.h"
+#include "wfm/flow/Trainer.h"
 #include "wfm/model/SetTransformer.h"
 #include "wfm/ot/Sinkhorn.h"
 
@@ -53,6 +55,12 @@ struct BenchArgs
     std::string minibatch = "chamfer";
     std::string map = "rounded";
     std::string data;
+    // generate
+    std::string run;
+    int num = 64;
+    int genSteps = 100;
+    int genPoints = 0;
+    std::string integrator = "midpoint";
 };
 
 nlohmann::json environment(const c10::Device& device)
@@ -344,13 +352,69 @@ int runTrainStep(const BenchArgs& a)
     return 0;
 }
 
+int runGenerateBench(const BenchArgs& a)
+{
+    if (a.run.empty()) {
+        throw UsageError("bench generate: --run DIR is required");
+    }
+    if (a.num < 1 || a.genSteps < 1 || a.repeat < 1) {
+        throw UsageError("bench generate: --num, --gen-steps and --repeat must be positive");
+    }
+    const auto kind = flow::readCheckpointConfig(a.run).kind;
+    flow::GenerateRequest req;
+    req.count = a.num;
+    req.steps = a.genSteps;
+    req.integrator = flow::parseIntegrator(a.integrator);
+    req.points = a.genPoints;
+    std::vector<double> seconds;
+    nlohmann::json out;
+    const std::string dev = a.device == "auto" ? "" : a.device;
+    if (kind == flow::ModelKind::Gaussians) {
+        auto gen = flow::loadGaussianGenerator(a.run, dev);
+        for (int r = 0; r < a.repeat; ++r) {
+            req.seed = static_cast<std::uint64_t>(r);
+            seconds.push_back(gen->generate(req).seconds);
+        }
+        out["environment"] = environment(gen->device());
+        out["kind"] = "gaussians";
+    } else {
+        auto gen = flow::loadCloudGenerator(a.run, dev);
+        int64_t pointsUsed = 0;
+        for (int r = 0; r < a.repeat; ++r) {
+            req.seed = static_cast<std::uint64_t>(r);
+            auto g = gen->generate(req);
+            seconds.push_back(g.seconds);
+            pointsUsed = (g.weights > 0).sum().item<int64_t>();
+        }
+        out["environment"] = environment(gen->device());
+        out["kind"] = "clouds";
+        out["mean_points_per_cloud"] = static_cast<double>(pointsUsed) / a.num;
+    }
+    out["benchmark"] = "generate";
+    out["run"] = a.run;
+    out["count"] = a.num;
+    out["steps"] = a.genSteps;
+    out["integrator"] = a.integrator;
+    out["velocity_evaluations"] = a.genSteps * flow::evaluationsPerStep(*req.integrator);
+    out["seconds_all"] = seconds;
+    const double best = *std::min_element(seconds.begin(), seconds.end());
+    out["seconds"] = median(seconds);
+    out["clouds_per_second"] = a.num / median(seconds);
+    out["best_clouds_per_second"] = a.num / best;
+    printJson(out);
+    if (!a.out.empty()) {
+        writeFileAtomically(a.out, out.dump(2) + "\n");
+    }
+    return 0;
+}
+
 } // namespace
 
 Runner addBenchCommand(CLI::App& app)
 {
     auto a = std::make_shared<BenchArgs>();
-    auto* cmd = app.add_subcommand("bench", "Benchmarks printed as JSON: ot, train-step");
-    cmd->add_option("what", a->what, "ot or train-step")->required();
+    auto* cmd = app.add_subcommand("bench", "Benchmarks printed as JSON: ot, train-step, generate");
+    cmd->add_option("what", a->what, "ot, train-step or generate")->required();
     cmd->add_option("--batch", a->batch, "Pairs per batch")->capture_default_str();
     cmd->add_option("--points", a->points, "Points per cloud (N = M)")->capture_default_str();
     cmd->add_option("--dim", a->dim, "Dimension")->capture_default_str();
@@ -374,12 +438,20 @@ Runner addBenchCommand(CLI::App& app)
     cmd->add_option("--minibatch", a->minibatch, "train-step: chamfer or none")->capture_default_str();
     cmd->add_option("--map", a->map, "train-step: rounded, argmax, sampled or barycentric")->capture_default_str();
     cmd->add_option("--data", a->data, "train-step: dataset SPEC (default: built-in clouds of --points/2 to --points points)");
+    cmd->add_option("--run", a->run, "generate: run folder");
+    cmd->add_option("--num", a->num, "generate: samples per repetition")->capture_default_str();
+    cmd->add_option("--gen-steps", a->genSteps, "generate: integration steps")->capture_default_str();
+    cmd->add_option("--integrator", a->integrator, "generate: euler, midpoint or heun")->capture_default_str();
+    cmd->add_option("--gen-points", a->genPoints, "generate: points per cloud (0 = sizes drawn from the training data)")->capture_default_str();
     return [a]() {
         if (a->what == "train-step") {
             return runTrainStep(*a);
         }
+        if (a->what == "generate") {
+            return runGenerateBench(*a);
+        }
         if (a->what != "ot") {
-            throw UsageError("bench: unknown benchmark '" + a->what + "' (available: ot, train-step)");
+            throw UsageError("bench: unknown benchmark '" + a->what + "' (available: ot, train-step, generate)");
         }
         if (a->batch < 1 || a->points < 1 || a->dim < 1 || a->iters < 1 || a->repeat < 1) {
             throw UsageError("bench: sizes, iterations and repeat must be positive");

@@ -11,6 +11,7 @@
 #include "wfm/flow/GaussianGenerator.h"
 #include "wfm/flow/Generate.h"
 #include "wfm/flow/Trainer.h"
+#include "wfm/metrics/NicheClassifier.h"
 #include "wfm/metrics/SetMetrics.h"
 
 #include <torch/torch.h>
@@ -36,6 +37,7 @@ struct GenerateArgs
     std::uint64_t seed = 0;
     std::string device;
     bool raw = false;
+    std::string cond;
 };
 
 flow::GenerateRequest makeRequest(const GenerateArgs& a, const std::vector<std::string>& labelNames)
@@ -103,6 +105,12 @@ int runGenerate(const GenerateArgs& a)
     }
     auto gen = flow::loadCloudGenerator(a.run, a.device);
     auto request = makeRequest(a, gen->labelNames());
+    if (!a.cond.empty()) {
+        request.cond = readFloatArray(a.cond, "--cond").to(torch::kFloat);
+        if (request.cond.dim() == 1) {
+            request.cond = request.cond.unsqueeze(0).expand({ a.num, request.cond.size(0) }).contiguous();
+        }
+    }
     auto result = gen->generate(request);
     data::NpzArchive arrays;
     arrays["points"] = result.points;
@@ -148,7 +156,14 @@ struct EvaluateArgs
     std::string emd = "exact";
     std::uint64_t seed = 0;
     std::string device;
+    std::string niche = "auto";
 };
+
+/// Niche datasets (tissue, AnnData, CSV) get the label-accuracy metric by default.
+bool isNicheSpec(const std::string& spec)
+{
+    return spec.rfind("builtin:tissue", 0) == 0 || spec.rfind("h5ad:", 0) == 0 || spec.rfind("csv:", 0) == 0;
+}
 
 /// At most m live points per cloud, chosen uniformly without replacement (seeded); uniform weights.
 std::pair<torch::Tensor, torch::Tensor> subsample(
@@ -304,6 +319,9 @@ int runEvaluate(const EvaluateArgs& a)
             req.labels.push_back(ref.labels[k % R].item<int64_t>());
         }
     }
+    if (ref.hasCond()) {
+        req.cond = ref.cond.index_select(0, torch::arange(K, torch::kLong).remainder(R));
+    }
     const double g0 = nowSeconds();
     auto g = gen->generate(req);
     const double genSeconds = nowSeconds() - g0;
@@ -355,6 +373,19 @@ int runEvaluate(const EvaluateArgs& a)
         out["per_label_chamfer"] = per;
         out["mean_per_label_nna_chamfer"] = count > 0 ? sum / count : 0.0;
     }
+    const bool niche = a.niche == "on" || (a.niche == "auto" && isNicheSpec(config.data.spec));
+    if (niche && labelled) {
+        // A classifier trained on the real training niches predicts the centre's type; compare
+        // its accuracy on held-out real niches and on generated niches of the requested types.
+        auto all = data::loadPointClouds(config.data.spec);
+        auto train = all.split(config.data.testFraction, config.data.splitSeed).train;
+        auto clf = metrics::NicheClassifier::train(train);
+        auto report = metrics::evaluateGeneratedNiches(clf, ref, g.points, g.weights, g.labels);
+        out["niche_label_accuracy"] = { { "real", report.realAccuracy },
+            { "generated", report.generatedAccuracy }, { "chance", report.chance },
+            { "real_count", report.realCount }, { "generated_count", report.generatedCount },
+            { "classifier_train_accuracy", clf.trainAccuracy() } };
+    }
     out["seconds"] = nowSeconds() - t0;
     const std::string text = out.dump(2) + "\n";
     writeFileAtomically(a.out, text);
@@ -381,6 +412,7 @@ Runner addGenerateCommand(CLI::App& app)
     cmd->add_option("--seed", a->seed, "Random seed");
     cmd->add_option("--device", a->device, "auto, cpu, cuda or cuda:N");
     cmd->add_flag("--raw", a->raw, "Use the raw weights instead of the EMA weights");
+    cmd->add_option("--cond", a->cond, "Conditioning vectors .npy [K,c] (or [c] for all) for a model trained with cond");
     return [a]() { return runGenerate(*a); };
 }
 
@@ -399,6 +431,7 @@ Runner addEvaluateCommand(CLI::App& app)
     cmd->add_option("--max-points", a->maxPoints, "Points per cloud for the Chamfer metrics (random subsample)");
     cmd->add_option("--emd-points", a->emdPoints, "Points per cloud for the EMD metrics (random subsample)");
     cmd->add_option("--emd", a->emd, "exact (network simplex), entropic or none");
+    cmd->add_option("--niche", a->niche, "Niche label accuracy: auto (tissue, h5ad, csv data), on or off");
     cmd->add_option("--seed", a->seed, "Random seed");
     cmd->add_option("--device", a->device, "auto, cpu, cuda or cuda:N");
     return [a]() { return runEvaluate(*a); };

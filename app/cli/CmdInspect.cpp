@@ -4,6 +4,7 @@
 
 #include "wfm/data/BuiltinFamilies.h"
 #include "wfm/data/DataSpec.h"
+#include "wfm/data/GaussianDataset.h"
 #include "wfm/data/PointCloudDataset.h"
 
 #include <torch/torch.h>
@@ -26,6 +27,15 @@ int run(const InspectArgs& args)
         for (const auto& name : data::builtinNames()) {
             out[name] = data::builtinDescription(name);
         }
+        for (const auto& name : data::gaussianBuiltinNames()) {
+            out[name] = "Gaussians (mean + covariance); options: " + [&] {
+                std::string keys;
+                for (const auto& [k, v] : data::gaussianBuiltinOptions(name)) {
+                    keys += (keys.empty() ? "" : ", ") + k + "=" + v;
+                }
+                return keys;
+            }();
+        }
         printJson({ { "builtins", out } });
         return 0;
     }
@@ -33,6 +43,23 @@ int run(const InspectArgs& args)
         throw UsageError("inspect: --data SPEC is required (or --builtins)");
     }
     const double t0 = nowSeconds();
+    if (data::isGaussianSpec(args.spec)) {
+        auto g = data::loadGaussians(args.spec);
+        nlohmann::json out;
+        out["spec"] = args.spec;
+        out["kind"] = "gaussians";
+        out["count"] = g.count();
+        out["dim"] = g.dim();
+        nlohmann::json labels = nlohmann::json::object();
+        for (int64_t k = 0; k < g.numLabels(); ++k) {
+            labels[g.labelNames[k]] = (g.labels == k).sum().item<int64_t>();
+        }
+        out["labels"] = labels;
+        out["memory_bytes"] = g.means.nbytes() + g.covariances.nbytes();
+        out["load_seconds"] = nowSeconds() - t0;
+        printJson(out);
+        return 0;
+    }
     auto ds = data::loadPointClouds(args.spec);
     const double seconds = nowSeconds() - t0;
     const auto s = ds.summary();

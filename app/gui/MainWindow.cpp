@@ -1,8 +1,15 @@
 #include "MainWindow.h"
 
+#include "DataPanel.h"
 #include "DemoData.h"
 #include "ExportDialog.h"
+#include "GeneratePanel.h"
 #include "ImageExport.h"
+#include "SampleLayout.h"
+#include "TrainingController.h"
+#include "TrainingPanel.h"
+#include "VideoExport.h"
+#include "engine/Engine.h"
 #include "wfm/widgets/CloudScene.h"
 #include "wfm/widgets/GaussianScene.h"
 #include "wfm/widgets/VtkViewport.h"
@@ -12,14 +19,23 @@
 #include <QApplication>
 #include <QCloseEvent>
 #include <QDir>
+#include <QDockWidget>
+#include <QDragEnterEvent>
+#include <QDropEvent>
 #include <QElapsedTimer>
 #include <QFileDialog>
 #include <QFileInfo>
+#include <QFutureWatcher>
 #include <QKeySequence>
 #include <QMenuBar>
 #include <QMessageBox>
+#include <QMimeData>
+#include <QProgressDialog>
 #include <QSettings>
 #include <QStatusBar>
+#include <QTabWidget>
+#include <QUrl>
+#include <QtConcurrent/QtConcurrentRun>
 
 #include <cmath>
 
@@ -57,6 +73,19 @@ struct MainWindow::Private
     qint64 lastReportMs = 0;
     DemoScene demo = DemoScene::Shapes;
     bool demoShown = false;
+
+    QTabWidget* tabs = nullptr;
+    gui::DataPanel* data = nullptr;
+    gui::TrainingPanel* training = nullptr;
+    gui::GeneratePanel* generate = nullptr;
+    QFutureWatcher<gui::Samples> preview;
+    gui::ModelPtr pendingPreview; ///< newest weights waiting for the running preview to end
+    bool interactive = true;
+    bool closing = false;
+    /// Grid of the shown generation (fixed over its trajectory so motion stays visible).
+    GridLayout grid;
+    qint64 gridSerial = -1;
+    qint64 samplesSerial = 0;
 };
 
 MainWindow::MainWindow(bool persistGeometry, QWidget* parent)
@@ -72,6 +101,20 @@ MainWindow::MainWindow(bool persistGeometry, QWidget* parent)
     d->gaussians.attach(d->viewport);
 
     QMenu* file = menuBar()->addMenu(tr("&File"));
+    QAction* openAction = file->addAction(tr("&Open data…"));
+    openAction->setShortcut(QKeySequence::Open);
+    connect(openAction, &QAction::triggered, this, [this] {
+        const QString path = QFileDialog::getOpenFileName(this, tr("Open data"),
+            QSettings().value(QStringLiteral("data/lastDir"), QDir::homePath()).toString());
+        if (!path.isEmpty()) {
+            QSettings().setValue(QStringLiteral("data/lastDir"), QFileInfo(path).absolutePath());
+            showPanel(0);
+            d->data->load(gui::specForPath(path));
+        }
+    });
+    QAction* videoAction = file->addAction(tr("Export &video…"));
+    videoAction->setShortcut(QKeySequence(tr("Ctrl+Shift+E")));
+    connect(videoAction, &QAction::triggered, this, &MainWindow::exportVideoInteractive);
     QAction* exportAction = file->addAction(tr("&Export screenshot…"));
     exportAction->setShortcut(QKeySequence(tr("Ctrl+E")));
     connect(exportAction, &QAction::triggered, this, &MainWindow::exportScreenshot);
@@ -117,7 +160,95 @@ MainWindow::MainWindow(bool persistGeometry, QWidget* parent)
     d->animate->setCheckable(true);
     connect(d->animate, &QAction::toggled, this, &MainWindow::setAnimating);
 
-    statusBar()->showMessage(tr("No data loaded. Try the Demo menu or start with --demo."));
+    statusBar()->showMessage(tr("No data loaded. Pick a dataset in the Data panel, drop a file, or try the Demo menu."));
+
+    // Panels: Data, Training, Generate in one dock beside the view.
+    d->tabs = new QTabWidget(this);
+    d->tabs->setObjectName(QStringLiteral("panels"));
+    d->data = new gui::DataPanel(d->tabs);
+    d->training = new gui::TrainingPanel(d->tabs);
+    d->generate = new gui::GeneratePanel(d->tabs);
+    d->tabs->addTab(d->data, tr("&Data"));
+    d->tabs->addTab(d->training, tr("&Training"));
+    d->tabs->addTab(d->generate, tr("&Generate"));
+    auto* dock = new QDockWidget(tr("Workflow"), this);
+    dock->setObjectName(QStringLiteral("workflowDock"));
+    dock->setFeatures(QDockWidget::DockWidgetMovable | QDockWidget::DockWidgetFloatable);
+    dock->setWidget(d->tabs);
+    dock->setMinimumWidth(430);
+    addDockWidget(Qt::LeftDockWidgetArea, dock);
+    setAcceptDrops(true);
+
+    connect(d->data, &gui::DataPanel::dataLoaded, this, &MainWindow::showData);
+    connect(d->data, &gui::DataPanel::loadFailed, this, [this](const QString& m) { showError(tr("Load data"), m); });
+    connect(d->data, &gui::DataPanel::loadingChanged, this, [this](bool loading) {
+        if (loading) {
+            statusBar()->showMessage(tr("Loading %1 …").arg(d->data->spec()));
+        }
+    });
+    connect(d->training, &gui::TrainingPanel::statusMessage, this, [this](const QString& m) { statusBar()->showMessage(m); });
+    connect(d->training, &gui::TrainingPanel::errorOccurred, this, &MainWindow::showError);
+    connect(d->generate, &gui::GeneratePanel::statusMessage, this, [this](const QString& m) { statusBar()->showMessage(m, 8000); });
+    connect(d->generate, &gui::GeneratePanel::errorOccurred, this, &MainWindow::showError);
+    connect(d->generate, &gui::GeneratePanel::frameChanged, this, &MainWindow::showSamples);
+    connect(d->generate, &gui::GeneratePanel::samplesReady, this, [this] { ++d->samplesSerial; });
+    connect(d->generate, &gui::GeneratePanel::exportVideoRequested, this, &MainWindow::exportVideoInteractive);
+
+    gui::TrainingController* controller = d->training->controller();
+    connect(controller, &gui::TrainingController::runFinished, this,
+        [this](const gui::RunOutcome& o, const gui::ModelPtr& model) {
+            if (model) {
+                d->generate->setModel(model, tr("trained, %1").arg(QDir::toNativeSeparators(d->training->lastRunDir())));
+            }
+            if (d->closing) {
+                close();
+            }
+        });
+    connect(controller, &gui::TrainingController::trainingFailed, this, [this] {
+        if (d->closing) {
+            close();
+        }
+    });
+    // Live samples: every sample_every steps the worker hands out a copy of the weights; a few
+    // samples are generated in a background task (the newest weights win when one is running).
+    auto startPreview = [this](const gui::ModelPtr& model) {
+        gui::GenerateOptions o;
+        o.count = 4;
+        o.steps = 20;
+        o.trajectory = false;
+        d->preview.setFuture(QtConcurrent::run([model, o] {
+            try {
+                return gui::generate(*model, o);
+            } catch (const std::exception& e) {
+                gui::Samples failed;
+                failed.error = gui::errorMessage(e);
+                return failed;
+            }
+        }));
+    };
+    connect(controller, &gui::TrainingController::previewModelReady, this, [this, startPreview](const gui::ModelPtr& m) {
+        if (d->preview.isRunning()) {
+            d->pendingPreview = m;
+        } else {
+            startPreview(m);
+        }
+    });
+    connect(&d->preview, &QFutureWatcher<gui::Samples>::finished, this, [this, startPreview] {
+        const gui::Samples s = d->preview.result();
+        if (!s.error.isEmpty()) {
+            statusBar()->showMessage(tr("Live samples failed: %1").arg(s.error), 5000);
+        } else if (d->training->controller()->isRunning() && d->generate->frameCount() == 0) {
+            // Live samples show while training runs and no generated trajectory is being watched.
+            ++d->samplesSerial;
+            showSamples(s, -1);
+            statusBar()->showMessage(tr("Live samples at step %1").arg(s.modelStep), 3000);
+        }
+        if (d->pendingPreview) {
+            const gui::ModelPtr next = std::move(d->pendingPreview);
+            d->pendingPreview.reset();
+            startPreview(next);
+        }
+    });
 
     if (d->persistGeometry) {
         QSettings settings;
@@ -133,6 +264,8 @@ MainWindow::MainWindow(bool persistGeometry, QWidget* parent)
 MainWindow::~MainWindow()
 {
     disconnect(d->animation);
+    d->training->controller()->stopAndWait(-1);
+    d->preview.waitForFinished();
     // Scenes detach from the viewport before it is destroyed with the window's children.
     d->clouds.detach();
     d->gaussians.detach();
@@ -255,12 +388,267 @@ void MainWindow::exportScreenshot()
 
 void MainWindow::closeEvent(QCloseEvent* event)
 {
+    gui::TrainingController* controller = d->training->controller();
+    if (controller->isRunning()) {
+        if (!d->closing) {
+            if (d->interactive
+                && QMessageBox::question(this, tr("Training is running"),
+                       tr("Stop the training and quit? The last checkpoint is kept.\n\nRun folder: %1")
+                           .arg(QDir::toNativeSeparators(d->training->lastRunDir())),
+                       QMessageBox::Yes | QMessageBox::Cancel, QMessageBox::Cancel)
+                    != QMessageBox::Yes) {
+                event->ignore();
+                return;
+            }
+            d->closing = true;
+            statusBar()->showMessage(tr("Stopping the training (writing the checkpoint)…"));
+            controller->requestStop();
+        }
+        // The window closes once the worker reports the run ended (runFinished calls close()).
+        event->ignore();
+        return;
+    }
     if (d->persistGeometry) {
         QSettings settings;
         settings.setValue(QStringLiteral("mainWindow/geometry"), saveGeometry());
     }
     disconnect(d->animation);
     QMainWindow::closeEvent(event);
+}
+
+gui::DataPanel* MainWindow::dataPanel() const
+{
+    return d->data;
+}
+
+gui::TrainingPanel* MainWindow::trainingPanel() const
+{
+    return d->training;
+}
+
+gui::GeneratePanel* MainWindow::generatePanel() const
+{
+    return d->generate;
+}
+
+void MainWindow::showPanel(int index)
+{
+    d->tabs->setCurrentIndex(index);
+}
+
+void MainWindow::setInteractive(bool interactive)
+{
+    d->interactive = interactive;
+}
+
+void MainWindow::showError(const QString& title, const QString& message)
+{
+    statusBar()->showMessage(QStringLiteral("%1: %2").arg(title, message.section(QLatin1Char('\n'), 0, 0)), 10000);
+    if (d->interactive && isVisible() && !testAttribute(Qt::WA_DontShowOnScreen)) {
+        QMessageBox::warning(this, title, message);
+    }
+}
+
+void MainWindow::showData(const gui::LoadedData& data)
+{
+    d->animate->setChecked(false);
+    d->demoShown = false;
+    d->training->setDataSpec(data.spec, data.gaussian);
+    d->gridSerial = -1;
+    if (data.gaussian) {
+        d->clouds.clear();
+        d->gaussians.setGaussians(data.gaussians);
+        d->viewport->set2DMode(data.dim <= 2);
+    } else {
+        d->gaussians.clear();
+        const CloudSnapshot shown = arrangeInGrid(data.clouds, gridFor(data.clouds));
+        std::vector<int> all(static_cast<size_t>(shown.count));
+        for (int k = 0; k < shown.count; ++k) {
+            all[static_cast<size_t>(k)] = k;
+        }
+        d->clouds.setClouds(shown, all);
+        d->clouds.colourByLabel();
+        d->viewport->set2DMode(data.dim <= 2);
+    }
+    d->viewport->resetCamera();
+    QStringList labels = data.labelNames;
+    if (labels.size() > 8) {
+        labels = labels.mid(0, 8) << QStringLiteral("…");
+    }
+    statusBar()->showMessage(tr("%1: %2 %3 in %4-D%5 (loaded in %6 s)")
+                                 .arg(data.spec)
+                                 .arg(data.count)
+                                 .arg(data.gaussian ? tr("Gaussians") : tr("clouds"))
+                                 .arg(data.dim)
+                                 .arg(labels.isEmpty() ? QString() : tr(", labels ") + labels.join(QStringLiteral(", ")))
+                                 .arg(data.seconds, 0, 'f', 2));
+}
+
+void MainWindow::showSamples(const gui::Samples& s, int frame)
+{
+    d->animate->setChecked(false);
+    d->demoShown = false;
+    const bool newSamples = d->gridSerial != d->samplesSerial;
+    if (s.gaussian) {
+        const GaussianSnapshot& g = frame >= 0 && frame < static_cast<int>(s.gaussianFrames.size())
+            ? s.gaussianFrames[static_cast<size_t>(frame)]
+            : s.gaussians;
+        d->clouds.clear();
+        try {
+            d->gaussians.setGaussians(g);
+        } catch (const std::exception& e) {
+            statusBar()->showMessage(QString::fromLocal8Bit(e.what()), 5000);
+            return;
+        }
+        if (newSamples) {
+            d->gridSerial = d->samplesSerial;
+            d->viewport->set2DMode(g.dim <= 2);
+            d->viewport->resetCamera();
+        }
+        return;
+    }
+    const CloudSnapshot& c = frame >= 0 && frame < static_cast<int>(s.cloudFrames.size())
+        ? s.cloudFrames[static_cast<size_t>(frame)]
+        : s.clouds;
+    if (c.count == 0) {
+        return;
+    }
+    if (newSamples) {
+        d->grid = gridFor(s.clouds, s.cloudFrames.empty() ? nullptr : &s.cloudFrames.front());
+    }
+    const CloudSnapshot shown = arrangeInGrid(c, d->grid);
+    std::vector<int> all(static_cast<size_t>(shown.count));
+    for (int k = 0; k < shown.count; ++k) {
+        all[static_cast<size_t>(k)] = k;
+    }
+    d->gaussians.clear();
+    d->clouds.setClouds(shown, all);
+    if (newSamples) {
+        d->clouds.colourByLabel();
+        d->gridSerial = d->samplesSerial;
+        d->viewport->set2DMode(c.dim <= 2);
+        d->viewport->resetCamera();
+    }
+}
+
+QString MainWindow::exportImage(const QString& path, QSize size)
+{
+    const QImage image = d->viewport->grabImage(size, false);
+    return savePngAtomically(image, path);
+}
+
+QString MainWindow::exportVideo(const QString& path, QSize size, int fps, bool showProgress)
+{
+    const gui::Samples samples = d->generate->samples();
+    const int frames = samples.frameCount();
+    if (frames < 1) {
+        return tr("nothing to export: generate samples with a trajectory first");
+    }
+    if (size.isEmpty()) {
+        const double dpr = d->viewport->devicePixelRatioF();
+        size = QSize(static_cast<int>(std::lround(d->viewport->width() * dpr)),
+            static_cast<int>(std::lround(d->viewport->height() * dpr)));
+    }
+    VideoWriter writer;
+    if (!writer.open(path, size, fps)) {
+        return writer.error();
+    }
+    const bool wasPlaying = d->generate->isPlaying();
+    d->generate->setPlaying(false);
+    const int shownFrame = d->generate->currentFrame();
+    std::unique_ptr<QProgressDialog> progress;
+    if (showProgress) {
+        progress = std::make_unique<QProgressDialog>(tr("Rendering %1 frames…").arg(frames), tr("Cancel"), 0, frames, this);
+        progress->setWindowModality(Qt::WindowModal);
+        progress->setMinimumDuration(300);
+    }
+    QString error;
+    for (int f = 0; f < frames; ++f) {
+        if (progress) {
+            progress->setValue(f);
+            if (progress->wasCanceled()) {
+                error = tr("cancelled");
+                break;
+            }
+        }
+        showSamples(samples, f);
+        const QImage image = d->viewport->grabImage(writer.size(), false);
+        if (image.isNull()) {
+            error = tr("rendering frame %1 failed").arg(f);
+            break;
+        }
+        if (!writer.writeFrame(image)) {
+            error = writer.error();
+            break;
+        }
+    }
+    if (error.isEmpty()) {
+        if (progress) {
+            progress->setLabelText(tr("Encoding…"));
+        }
+        if (!writer.finish()) {
+            error = writer.error();
+        }
+    } else {
+        writer.cancel();
+    }
+    if (progress) {
+        progress->setValue(frames);
+    }
+    showSamples(samples, shownFrame);
+    d->generate->setPlaying(wasPlaying);
+    return error;
+}
+
+void MainWindow::exportVideoInteractive()
+{
+    if (d->generate->frameCount() < 2) {
+        showError(tr("Export video"), tr("Generate samples first: the video shows their trajectory from noise to data."));
+        return;
+    }
+    const double dpr = d->viewport->devicePixelRatioF();
+    const QSize viewSize(static_cast<int>(std::lround(d->viewport->width() * dpr)),
+        static_cast<int>(std::lround(d->viewport->height() * dpr)));
+    ExportDialog dialog(viewSize, this);
+    dialog.setWindowTitle(tr("Video size"));
+    if (dialog.exec() != QDialog::Accepted) {
+        return;
+    }
+    QSettings settings;
+    const QString lastDir = settings.value(QStringLiteral("export/lastDir"), QDir::homePath()).toString();
+    QString path = QFileDialog::getSaveFileName(this, tr("Export video"),
+        QDir(lastDir).filePath(QStringLiteral("wfm-generation.mp4")), tr("MP4 video (*.mp4);;GIF animation (*.gif)"));
+    if (path.isEmpty()) {
+        return;
+    }
+    if (QFileInfo(path).suffix().isEmpty()) {
+        path += QStringLiteral(".mp4");
+    }
+    settings.setValue(QStringLiteral("export/lastDir"), QFileInfo(path).absolutePath());
+    const QString error = exportVideo(path, dialog.imageSize(), 25, true);
+    if (!error.isEmpty()) {
+        showError(tr("Export video"), error);
+        return;
+    }
+    statusBar()->showMessage(tr("Saved %1").arg(QDir::toNativeSeparators(path)), 5000);
+}
+
+void MainWindow::dragEnterEvent(QDragEnterEvent* event)
+{
+    if (event->mimeData()->hasUrls()) {
+        event->acceptProposedAction();
+    }
+}
+
+void MainWindow::dropEvent(QDropEvent* event)
+{
+    const QList<QUrl> urls = event->mimeData()->urls();
+    if (urls.isEmpty() || !urls.front().isLocalFile()) {
+        return;
+    }
+    showPanel(0);
+    d->data->load(gui::specForPath(urls.front().toLocalFile()));
+    event->acceptProposedAction();
 }
 
 } // namespace wfm

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <QMainWindow>
+#include <QSize>
 #include <QString>
 
 #include <memory>
@@ -8,6 +9,14 @@
 namespace wfm {
 
 class VtkViewport;
+
+namespace gui {
+class DataPanel;
+class GeneratePanel;
+class TrainingPanel;
+struct LoadedData;
+struct Samples;
+}
 
 /// Built-in demo contents (until the engine is wired in).
 enum class DemoScene
@@ -21,9 +30,11 @@ enum class DemoScene
 /// Parses a demo scene name ("shapes", "gaussians", "ellipsoids", "correspondence").
 bool parseDemoScene(const QString& name, DemoScene* scene);
 
-/// The WFM Studio main window: the VTK viewport as central widget, File (export screenshot,
-/// quit) and View (reset camera, 2-D/3-D) menus, a Demo menu and a status bar. The window
-/// geometry is kept in QSettings when `persistGeometry` is set.
+/// The WFM Studio main window: the VTK viewport as central widget; a dock with the Data,
+/// Training and Generate panels; File (open data, export screenshot / video / samples, quit),
+/// View (reset camera, 2-D/3-D) and Demo menus; a status bar. Files dropped on the window are
+/// loaded as data. Closing during training asks, then stops the run (keeping its checkpoint).
+/// The window geometry is kept in QSettings when `persistGeometry` is set.
 class MainWindow : public QMainWindow
 {
     Q_OBJECT
@@ -38,12 +49,35 @@ public:
     /// Starts or stops the animation of the ellipsoid demo.
     void setAnimating(bool on);
 
+    gui::DataPanel* dataPanel() const;
+    gui::TrainingPanel* trainingPanel() const;
+    gui::GeneratePanel* generatePanel() const;
+    /// Shows the Data (0), Training (1) or Generate (2) tab.
+    void showPanel(int index);
+
+    /// Renders the view at `size` (empty: the view's size) to a PNG (atomic). Returns "" or an error.
+    QString exportImage(const QString& path, QSize size = {});
+    /// Renders every frame of the current generation's trajectory offscreen at `size` and encodes
+    /// it with ffmpeg (MP4 or GIF by suffix), atomically, with a progress dialog when
+    /// `showProgress`. Returns "" or an error.
+    QString exportVideo(const QString& path, QSize size, int fps, bool showProgress = true);
+    /// Interactive (default): errors open a message box and closing during training asks first.
+    /// Otherwise (tests, scripted screenshots) errors go to the status bar only and closing
+    /// stops the training without asking.
+    void setInteractive(bool interactive);
+
 protected:
     void closeEvent(QCloseEvent* event) override;
+    void dragEnterEvent(QDragEnterEvent* event) override;
+    void dropEvent(QDropEvent* event) override;
 
 private:
     void exportScreenshot();
+    void exportVideoInteractive();
     void advanceAnimation();
+    void showData(const gui::LoadedData& data);
+    void showSamples(const gui::Samples& samples, int frame);
+    void showError(const QString& title, const QString& message);
 
     struct Private;
     std::unique_ptr<Private> d;

@@ -1,20 +1,31 @@
 // WFM Studio: the desktop app.
-//   wfm-studio [--demo] [--scene NAME] [--animate]
+//   wfm-studio [--demo] [--scene NAME] [--animate] [--data SPEC]
 //   wfm-studio --screenshot FILE [--size WxH] [--scene NAME] [--transparent]
+//   wfm-studio --window-screenshot FILE [--data SPEC] [--train-steps N [--config FILE]]
+//              [--generate K] [--panel N]
 // Exit codes: 0 success, 1 rendering or writing the screenshot failed, 2 usage error.
 
+#include "DataPanel.h"
+#include "GeneratePanel.h"
 #include "ImageExport.h"
 #include "MainWindow.h"
+#include "TrainingController.h"
+#include "TrainingPanel.h"
+#include "engine/Engine.h"
 #include "wfm/widgets/VtkViewport.h"
 
 #include <QApplication>
 #include <QCommandLineParser>
+#include <QElapsedTimer>
 #include <QTextStream>
 
+#include <algorithm>
 #include <cstdio>
+#include <functional>
 
 int main(int argc, char* argv[])
 {
+    wfm::gui::prepareProcess(argc, argv);
     // VTK needs an OpenGL 3.2 core context without multisampling; set before QApplication.
     wfm::VtkViewport::setDefaultSurfaceFormat();
     QApplication app(argc, argv);
@@ -39,7 +50,22 @@ int main(int argc, char* argv[])
         QStringLiteral("Show the ellipsoid demo animated (frame rate in the status bar)."));
     const QCommandLineOption transparentOption(QStringLiteral("transparent"),
         QStringLiteral("Screenshot with a transparent background."));
-    parser.addOptions({ demoOption, sceneOption, animateOption, screenshotOption, sizeOption, transparentOption });
+    const QCommandLineOption dataOption(QStringLiteral("data"),
+        QStringLiteral("Load a dataset SPEC at start (e.g. builtin:rings?count=200)."), QStringLiteral("spec"));
+    const QCommandLineOption windowShotOption(QStringLiteral("window-screenshot"),
+        QStringLiteral("Show the whole window (after loading --data), save it as PNG and exit."),
+        QStringLiteral("file"));
+    const QCommandLineOption panelOption(QStringLiteral("panel"),
+        QStringLiteral("Panel to show: 0 data, 1 training, 2 generate."), QStringLiteral("n"), QStringLiteral("0"));
+    const QCommandLineOption trainOption(QStringLiteral("train-steps"),
+        QStringLiteral("With --window-screenshot: train this many steps on --data first (CPU)."), QStringLiteral("n"));
+    const QCommandLineOption configOption(QStringLiteral("config"),
+        QStringLiteral("With --train-steps: training config JSON (e.g. resources/configs/shapes3d.json)."),
+        QStringLiteral("file"));
+    const QCommandLineOption generateOption(QStringLiteral("generate"),
+        QStringLiteral("With --window-screenshot: generate this many samples after training."), QStringLiteral("k"));
+    parser.addOptions({ demoOption, sceneOption, animateOption, screenshotOption, sizeOption, transparentOption,
+        dataOption, windowShotOption, panelOption, trainOption, configOption, generateOption });
     parser.process(app);
 
     QTextStream err(stderr);
@@ -56,6 +82,7 @@ int main(int argc, char* argv[])
             return 2;
         }
         wfm::MainWindow window(false);
+        window.setInteractive(false);
         // Laid out and given a GL context, but never mapped on screen.
         window.setAttribute(Qt::WA_DontShowOnScreen);
         window.show();
@@ -70,10 +97,85 @@ int main(int argc, char* argv[])
         return 0;
     }
 
+    wfm::gui::initEngine();
+
+    if (parser.isSet(windowShotOption)) {
+        wfm::MainWindow window(false);
+        window.setInteractive(false);
+        window.resize(1400, 900);
+        window.show();
+        window.showPanel(parser.value(panelOption).toInt());
+        if (parser.isSet(dataOption)) {
+            window.dataPanel()->load(parser.value(dataOption));
+            QElapsedTimer clock;
+            clock.start();
+            while ((window.dataPanel()->isLoading() || clock.elapsed() < 500) && clock.elapsed() < 60'000) {
+                QApplication::processEvents(QEventLoop::AllEvents, 50);
+            }
+        } else if (parser.isSet(demoOption)) {
+            window.showDemo(scene);
+        }
+        auto waitUntil = [](const std::function<bool()>& done, int ms) {
+            QElapsedTimer clock;
+            clock.start();
+            while (!done() && clock.elapsed() < ms) {
+                QApplication::processEvents(QEventLoop::AllEvents, 50);
+            }
+            return done();
+        };
+        if (parser.isSet(trainOption)) {
+            wfm::gui::TrainingPanel* t = window.trainingPanel();
+            if (parser.isSet(configOption)) {
+                try {
+                    wfm::gui::TrainForm form = wfm::gui::trainFormFromFile(parser.value(configOption));
+                    form.spec = window.dataPanel()->spec().isEmpty() ? form.spec : window.dataPanel()->spec();
+                    t->setForm(form);
+                } catch (const std::exception& e) {
+                    err << "wfm-studio: " << wfm::gui::errorMessage(e) << "\n";
+                    return 2;
+                }
+            }
+            wfm::gui::TrainForm form = t->form();
+            form.steps = parser.value(trainOption).toLongLong();
+            form.device = QStringLiteral("cpu");
+            form.logEvery = std::max<qint64>(1, form.steps / 200);
+            form.sampleEvery = std::max<qint64>(1, form.steps / 5);
+            t->setForm(form);
+            bool finished = false;
+            QObject::connect(t->controller(), &wfm::gui::TrainingController::runningChanged, &window,
+                [&finished](bool running) { finished = !running; });
+            window.showPanel(1);
+            if (!t->startTraining() || !waitUntil([&] { return finished; }, 3'600'000)) {
+                err << "wfm-studio: training did not finish\n";
+                return 1;
+            }
+            if (parser.isSet(generateOption) && window.generatePanel()->model()) {
+                window.generatePanel()->setCount(parser.value(generateOption).toInt());
+                bool ready = false;
+                QObject::connect(window.generatePanel(), &wfm::gui::GeneratePanel::samplesReady, &window,
+                    [&ready] { ready = true; });
+                window.generatePanel()->generate();
+                waitUntil([&] { return ready; }, 600'000);
+            }
+            window.showPanel(parser.value(panelOption).toInt());
+        }
+        for (int i = 0; i < 20; ++i) {
+            QApplication::processEvents(QEventLoop::AllEvents, 20);
+        }
+        const QString error = wfm::savePngAtomically(window.grab().toImage(), parser.value(windowShotOption));
+        if (!error.isEmpty()) {
+            err << "wfm-studio: " << error << "\n";
+            return 1;
+        }
+        return 0;
+    }
+
     wfm::MainWindow window;
     window.show();
     if (parser.isSet(animateOption)) {
         window.setAnimating(true);
+    } else if (parser.isSet(dataOption)) {
+        window.dataPanel()->load(parser.value(dataOption));
     } else if (parser.isSet(demoOption) || parser.isSet(sceneOption)) {
         window.showDemo(scene);
     }

@@ -6,6 +6,8 @@
 #include "TestSupport.h"
 
 #include "wfm/Error.h"
+#include "wfm/data/DataSpec.h"
+#include "wfm/flow/GaussianFlow.h"
 #include "wfm/flow/Generate.h"
 #include "wfm/flow/TrainConfig.h"
 #include "wfm/flow/Trainer.h"
@@ -347,6 +349,117 @@ private Q_SLOTS:
         req.guidance = 2.5;
         auto c2 = loaded->generate(req);
         QVERIFY(!torch::equal(c1.points, c2.points));
+    }
+
+    // A Gaussian run through the same loop: the spec selects the model, the loss falls, generated
+    // covariances are positive definite, a checkpoint reproduces the live generator, and resume
+    // continues with the uninterrupted losses.
+    void gaussianRunsShareTheLoop()
+    {
+        QTemporaryDir dir;
+        flow::TrainConfig c;
+        c.data.spec = "builtin:gaussian-spiral?count=200&seed=1";
+        c.gaussianModelJson = R"({"width": 64, "blocks": 2})";
+        c.optim.lr = 2e-3;
+        c.optim.emaDecay = 0.9;
+        c.train.steps = 150;
+        c.train.batch = 32;
+        c.train.device = "cpu";
+        c.train.logEvery = 1;
+        c.train.checkpointEvery = 0;
+        c.generate.steps = 10;
+        const std::string a = dir.filePath("a").toStdString();
+        std::vector<double> losses;
+        {
+            flow::Trainer t(c, a);
+            QVERIFY(t.kind() == flow::ModelKind::Gaussians);
+            QCOMPARE(t.trainCount() + t.testCount(), std::int64_t(200));
+            EXPECT_THROW_MSG(ConfigError, t.cloudGenerator(), "gaussians");
+            t.run([&](const flow::TrainProgress& p) { losses.push_back(p.loss); });
+            double first = 0, last = 0;
+            for (int i = 0; i < 15; ++i) {
+                first += losses[i] / 15;
+                last += losses[losses.size() - 1 - i] / 15;
+            }
+            // Wishart noise leaves most of the loss irreducible; it must still fall.
+            QVERIFY2(last < first, qPrintable(QString("first %1 last %2").arg(first).arg(last)));
+            flow::GenerateRequest req;
+            req.count = 20;
+            req.trajectory = true;
+            auto live = t.gaussianGenerator()->generate(req);
+            auto loaded = flow::loadGaussianGenerator(a)->generate(req);
+            QVERIFY(torch::allclose(live.means, loaded.means, 1e-5, 1e-5));
+            QCOMPARE(live.trajectoryCovariances.sizes(), (torch::IntArrayRef { 11, 20, 2, 2 }));
+            auto eig = torch::linalg::eigvalsh(live.trajectoryCovariances.to(torch::kDouble), "L");
+            QVERIFY(eig.min().item<double>() > 0);
+            EXPECT_THROW_MSG(ConfigError, flow::loadCloudGenerator(a), "not point clouds");
+        }
+        // Stop at 70 and resume: same losses as the first 150.
+        const std::string b = dir.filePath("b").toStdString();
+        {
+            flow::Trainer t(c, b);
+            t.run([&](const flow::TrainProgress& p) {
+                if (p.step == 70) {
+                    t.stop();
+                }
+            });
+        }
+        flow::Trainer::resume(b)->run();
+        const auto la = lossColumn(a + "/log.csv");
+        const auto lb = lossColumn(b + "/log.csv");
+        QCOMPARE(la.size(), lb.size());
+        for (size_t i = 0; i < la.size(); ++i) {
+            QCOMPARE(QString::fromStdString(lb[i]), QString::fromStdString(la[i]));
+        }
+    }
+
+    // Every minibatch cost re-pairs sources with the optimal assignment of its cost matrix.
+    void minibatchCostsPairOptimally()
+    {
+        auto gen = at::make_generator<at::CPUGeneratorImpl>(3);
+        flow::StepBatch b;
+        b.target = torch::randn({ 4, 6, 2 }, gen);
+        b.source = b.target.index_select(0, torch::tensor({ 2, 0, 3, 1 })) * 1.01 + 0.01;
+        b.weights = torch::full({ 4, 6 }, 1.0 / 6);
+        for (auto cost : { flow::MinibatchCost::Chamfer, flow::MinibatchCost::Entropic, flow::MinibatchCost::Bures }) {
+            auto perm = flow::minibatchPairing(b, cost);
+            // target i's own copy is source j with [2,0,3,1][j] = i.
+            QCOMPARE(perm[0].item<int64_t>(), std::int64_t(1));
+            QCOMPARE(perm[1].item<int64_t>(), std::int64_t(3));
+            QCOMPARE(perm[2].item<int64_t>(), std::int64_t(0));
+            QCOMPARE(perm[3].item<int64_t>(), std::int64_t(2));
+            QCOMPARE(flow::parseMinibatchCost(flow::minibatchCostName(cost)), cost);
+        }
+        QVERIFY(torch::equal(flow::minibatchPairing(b, flow::MinibatchCost::None), torch::arange(4)));
+    }
+
+    // Continuous conditioning vectors are learned and required at generation.
+    void continuousConditionsReachTheModel()
+    {
+        QTemporaryDir dir;
+        std::vector<torch::Tensor> clouds;
+        for (int k = 0; k < 12; ++k) {
+            clouds.push_back(torch::randn({ 10, 2 }) * 0.1 + static_cast<double>(k % 3));
+        }
+        auto ds = data::PointCloudDataset::fromClouds(clouds);
+        ds.cond = torch::arange(12, torch::kFloat).remainder(3).unsqueeze(1).repeat({ 1, 2 });
+        const std::string file = dir.filePath("c.npz").toStdString();
+        data::writePointCloudNpz(file, ds);
+        auto c = tinyConfig(3);
+        c.data.spec = "npz:" + file;
+        c.data.testFraction = 0;
+        const std::string run = dir.filePath("run").toStdString();
+        flow::Trainer t(c, run);
+        QCOMPARE(t.config().model.condDim, std::int64_t(2));
+        t.run();
+        auto g = flow::loadCloudGenerator(run);
+        flow::GenerateRequest req;
+        req.count = 2;
+        EXPECT_THROW_MSG(ConfigError, g->generate(req), "conditioned", "2");
+        req.cond = torch::ones({ 2, 2 });
+        QVERIFY(torch::isfinite(g->generate(req).points).all().item<bool>());
+        req.cond = torch::ones({ 2, 3 });
+        EXPECT_THROW_MSG(ConfigError, g->generate(req), "cond must be [2,2]");
     }
 
     void damagedCheckpointsGiveClearErrors()

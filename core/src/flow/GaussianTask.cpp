@@ -7,6 +7,7 @@
 #include "wfm/flow/GaussianFlow.h"
 #include "wfm/flow/Trainer.h"
 
+#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include <chrono>
@@ -24,12 +25,6 @@ namespace {
 data::GaussianNoiseKind gaussianNoiseKind(const TrainConfig& c)
 {
     return data::parseGaussianNoiseKind(c.source.gaussianKind);
-}
-
-model::GaussianMlpOptions gaussianModelOptions(const TrainConfig& c)
-{
-    return c.gaussianModelJson.empty() ? model::GaussianMlpOptions()
-                                       : model::GaussianMlpOptions::fromJsonString(c.gaussianModelJson);
 }
 
 class GaussianTask final : public TrainTask

@@ -165,6 +165,20 @@ GeneratedClouds CloudGenerator::generate(const GenerateRequest& r) const
             "generate: the model was trained without labels");
     }
 
+    // Continuous conditions.
+    const int64_t condDim = m_net->options().condDim;
+    torch::Tensor cond;
+    if (condDim > 0) {
+        WFM_CHECK(r.cond.defined(), "generate: the model is conditioned on vectors of width ", condDim,
+            "; pass one per cloud");
+        WFM_CHECK(r.cond.dim() == 2 && r.cond.size(0) == K && r.cond.size(1) == condDim,
+            "generate: cond must be [", K, ",", condDim, "], got ", r.cond.sizes());
+        WFM_CHECK(torch::isfinite(r.cond).all().item<bool>(), "generate: cond holds NaN or inf");
+        cond = r.cond.to(torch::kFloat);
+    } else {
+        WFM_CHECK(!r.cond.defined(), "generate: the model takes no conditioning vectors");
+    }
+
     // Mask and noise.
     auto weights = torch::zeros({ K, N }, torch::kFloat);
     for (int64_t k = 0; k < K; ++k) {
@@ -191,6 +205,7 @@ GeneratedClouds CloudGenerator::generate(const GenerateRequest& r) const
         auto w = weights.narrow(0, s, n).to(dev);
         auto x = x0.narrow(0, s, n).to(dev);
         torch::Tensor lab = labels.defined() ? labels.narrow(0, s, n).to(dev) : torch::Tensor();
+        torch::Tensor c = cond.defined() ? cond.narrow(0, s, n).to(dev) : torch::Tensor();
         torch::Tensor labForNet;
         bool guided = false;
         if (lab.defined()) {
@@ -199,9 +214,9 @@ GeneratedClouds CloudGenerator::generate(const GenerateRequest& r) const
         }
         CloudVelocityFn v = [&](const torch::Tensor& xs, const torch::Tensor& t) {
             if (guided) {
-                return model::guidedVelocity(net, xs, t, w, labForNet, guidance);
+                return model::guidedVelocity(net, xs, t, w, labForNet, guidance, c);
             }
-            return net->forward(xs, t, w, labForNet);
+            return net->forward(xs, t, w, labForNet, c);
         };
         torch::Tensor traj;
         auto y = integrateClouds(v, x, w, steps, integrator, r.trajectory ? &traj : nullptr);

@@ -319,6 +319,13 @@ TrainConfig TrainConfig::fromJsonString(const std::string& text, const std::stri
         s.get("guidance", c.generate.guidance);
     });
     top.finish();
+    if (!c.gaussianModelJson.empty()) {
+        try {
+            (void)gaussianModelOptions(c);
+        } catch (const ConfigError& e) {
+            throw ConfigError(what + ": 'gaussian_model' " + e.what());
+        }
+    }
     try {
         c.validate();
     } catch (const ConfigError& e) {
@@ -377,6 +384,25 @@ void TrainConfig::validate() const
     check(train.sampleEvery >= 0, "'train.sample_every' must be >= 0");
     check(generate.steps >= 1, "'generate.steps' must be >= 1");
     check(std::isfinite(generate.guidance), "'generate.guidance' must be finite");
+}
+
+// The configured Gaussian MLP options; dim (and numLabels) come from the data, so a config may
+// leave them out: a placeholder dim lets the options validate before the data is loaded.
+model::GaussianMlpOptions gaussianModelOptions(const TrainConfig& c)
+{
+    if (c.gaussianModelJson.empty()) {
+        return model::GaussianMlpOptions();
+    }
+    auto j = json::parse(c.gaussianModelJson);
+    const bool noDim = !j.contains("dim") || (j["dim"].is_number_integer() && j["dim"].get<long long>() == 0);
+    if (noDim) {
+        j["dim"] = 1;
+    }
+    auto o = model::GaussianMlpOptions::fromJsonString(j.dump());
+    if (noDim) {
+        o.dim = 0;
+    }
+    return o;
 }
 
 StepOptions TrainConfig::stepOptions() const

@@ -41,6 +41,8 @@ struct GenerateRequest
     /// kNullLabel (the unconditional field). `labels` (one per cloud) overrides it.
     std::int64_t label = kRandomLabel;
     std::vector<std::int64_t> labels;
+    /// Continuous conditioning vectors [K,c] for a model trained with `cond` (required then).
+    torch::Tensor cond;
     /// Guidance scale; NaN = the run's config (generate.guidance). Applied to chunks whose clouds
     /// all have a real label; null-label clouds use the unconditional field.
     double guidance = std::numeric_limits<double>::quiet_NaN();

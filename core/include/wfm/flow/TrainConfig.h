@@ -4,6 +4,7 @@
 #include "wfm/data/SourceNoise.h"
 #include "wfm/flow/Integrator.h"
 #include "wfm/flow/TrainStep.h"
+#include "wfm/model/GaussianMlp.h"
 #include "wfm/model/SetTransformer.h"
 
 #include <cstdint>
@@ -143,6 +144,10 @@ struct TrainConfig
     /// The inner-OT / map options of one training step.
     StepOptions stepOptions() const;
 };
+
+/// The Gaussian MLP options of `config` (gaussian_model); dim is 0 when the config leaves it to
+/// the data. Throws ConfigError for unknown keys or bad values.
+model::GaussianMlpOptions gaussianModelOptions(const TrainConfig& config);
 
 /// The learning rate at `step` (0-based): linear warm-up from lr/warmup to lr over warmupSteps,
 /// then the schedule over the remaining steps of `totalSteps`.
