@@ -13,6 +13,7 @@
 #include <QProgressBar>
 #include <QPushButton>
 #include <QSettings>
+#include <QSpinBox>
 #include <QVBoxLayout>
 #include <QtConcurrent/QtConcurrentRun>
 
@@ -80,6 +81,24 @@ DataPanel::DataPanel(QWidget* parent)
     m_summary->setPlaceholderText(tr("No data loaded"));
     layout->addWidget(m_summary, 1);
 
+    auto* geoRow = new QHBoxLayout;
+    m_geoFrom = new QSpinBox(this);
+    m_geoFrom->setObjectName(QStringLiteral("geodesicFrom"));
+    m_geoTo = new QSpinBox(this);
+    m_geoTo->setObjectName(QStringLiteral("geodesicTo"));
+    m_geoTo->setValue(1);
+    m_geodesic = new QPushButton(tr("Geodesic"), this);
+    m_geodesic->setObjectName(QStringLiteral("geodesic"));
+    m_geodesic->setToolTip(tr("Wasserstein geodesic between two of the distributions shown (numbered from 0, "
+                              "row by row): play or scrub it on the Generate tab's timeline"));
+    m_geodesic->setEnabled(false);
+    geoRow->addWidget(new QLabel(tr("From"), this));
+    geoRow->addWidget(m_geoFrom);
+    geoRow->addWidget(new QLabel(tr("to"), this));
+    geoRow->addWidget(m_geoTo);
+    geoRow->addWidget(m_geodesic, 1);
+    layout->addLayout(geoRow);
+
     connect(m_load, &QPushButton::clicked, this, [this] { load(m_spec->text()); });
     connect(m_spec, &QLineEdit::returnPressed, this, [this] { load(m_spec->text()); });
     connect(m_builtins, &QListWidget::itemActivated, this, [this](QListWidgetItem* item) {
@@ -97,10 +116,43 @@ DataPanel::DataPanel(QWidget* parent)
         }
     });
     connect(m_cancel, &QPushButton::clicked, this, &DataPanel::cancelLoad);
+    connect(m_geodesic, &QPushButton::clicked, this, [this] { computeGeodesic(m_geoFrom->value(), m_geoTo->value()); });
+    connect(&m_geoWatcher, &QFutureWatcher<Samples>::finished, this, [this] {
+        m_geodesic->setEnabled(true);
+        const Samples s = m_geoWatcher.result();
+        if (!s.error.isEmpty()) {
+            Q_EMIT loadFailed(tr("Geodesic: %1").arg(s.error));
+            return;
+        }
+        Q_EMIT geodesicReady(s, tr("Geodesic %1 → %2 (%3 s)").arg(m_geoFrom->value()).arg(m_geoTo->value()).arg(s.seconds, 0, 'f', 2));
+    });
     refreshRecent();
 }
 
-DataPanel::~DataPanel() = default;
+DataPanel::~DataPanel()
+{
+    m_geoWatcher.waitForFinished();
+}
+
+void DataPanel::computeGeodesic(int i, int j)
+{
+    if (m_data.spec.isEmpty() || m_geoWatcher.isRunning()) {
+        return;
+    }
+    m_geoFrom->setValue(i);
+    m_geoTo->setValue(j);
+    m_geodesic->setEnabled(false);
+    const LoadedData data = m_data;
+    m_geoWatcher.setFuture(QtConcurrent::run([data, i, j] {
+        try {
+            return geodesic(data, i, j, 51);
+        } catch (const std::exception& e) {
+            Samples failed;
+            failed.error = errorMessage(e);
+            return failed;
+        }
+    }));
+}
 
 QString DataPanel::spec() const
 {
@@ -174,6 +226,11 @@ void DataPanel::finished(QFutureWatcher<LoadedData>* watcher, quint64 id)
         return;
     }
     m_data = std::move(result);
+    const int shown = m_data.gaussian ? m_data.gaussians.count : m_data.clouds.count;
+    m_geoFrom->setRange(0, std::max(0, shown - 1));
+    m_geoTo->setRange(0, std::max(0, shown - 1));
+    m_geoTo->setValue(std::min(1, shown - 1));
+    m_geodesic->setEnabled(shown >= 2);
     QString text = m_data.summary;
     text += tr("\nloaded in %1 s").arg(m_data.seconds, 0, 'f', 2);
     m_summary->setPlainText(QStringLiteral("%1\n%2").arg(m_data.spec, text));

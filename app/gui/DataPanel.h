@@ -12,6 +12,7 @@ class QListWidget;
 class QPlainTextEdit;
 class QProgressBar;
 class QPushButton;
+class QSpinBox;
 
 namespace wfm::gui {
 
@@ -35,7 +36,11 @@ public:
     const LoadedData& data() const { return m_data; }
     QString spec() const;
 
+    /// Computes the geodesic between shown distributions i and j in the background.
+    void computeGeodesic(int i, int j);
+
 Q_SIGNALS:
+    void geodesicReady(const wfm::gui::Samples& samples, const QString& what);
     void dataLoaded(const wfm::gui::LoadedData& data);
     void loadFailed(const QString& message);
     void loadingChanged(bool loading);
@@ -55,6 +60,10 @@ private:
     QComboBox* m_recent = nullptr;
     QProgressBar* m_busy = nullptr;
     QPlainTextEdit* m_summary = nullptr;
+    QSpinBox* m_geoFrom = nullptr;
+    QSpinBox* m_geoTo = nullptr;
+    QPushButton* m_geodesic = nullptr;
+    QFutureWatcher<Samples> m_geoWatcher;
     quint64 m_loadId = 0; ///< id of the load whose result is wanted
     bool m_loading = false;
     LoadedData m_data;

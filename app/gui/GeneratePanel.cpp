@@ -246,6 +246,23 @@ void GeneratePanel::finished()
     Q_EMIT frameChanged(m_samples, frames > 0 ? frames - 1 : -1);
 }
 
+void GeneratePanel::setSamples(const Samples& samples, const QString& what)
+{
+    setPlaying(false);
+    m_samples = samples;
+    const int frames = m_samples.frameCount();
+    {
+        const QSignalBlocker block(m_slider);
+        m_slider->setRange(0, std::max(0, frames - 1));
+        m_slider->setValue(0);
+    }
+    m_frameLabel->setText(QStringLiteral("t = 0.00"));
+    updateControls();
+    Q_EMIT statusMessage(tr("%1: %2 frames; press play or drag the timeline").arg(what).arg(frames));
+    Q_EMIT samplesReady(m_samples);
+    Q_EMIT frameChanged(m_samples, 0);
+}
+
 int GeneratePanel::currentFrame() const
 {
     return m_slider->value();

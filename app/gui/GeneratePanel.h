@@ -38,6 +38,8 @@ public:
     bool generate();
     bool isGenerating() const;
 
+    /// Shows `samples` (e.g. a geodesic) on the timeline, from its first frame.
+    void setSamples(const Samples& samples, const QString& what);
     const Samples& samples() const { return m_samples; }
     int frameCount() const { return m_samples.frameCount(); }
     int currentFrame() const;

@@ -180,6 +180,9 @@ MainWindow::MainWindow(bool persistGeometry, QWidget* parent)
     setAcceptDrops(true);
 
     connect(d->data, &gui::DataPanel::dataLoaded, this, &MainWindow::showData);
+    connect(d->data, &gui::DataPanel::geodesicReady, this, [this](const gui::Samples& s, const QString& what) {
+        d->generate->setSamples(s, what);
+    });
     connect(d->data, &gui::DataPanel::loadFailed, this, [this](const QString& m) { showError(tr("Load data"), m); });
     connect(d->data, &gui::DataPanel::loadingChanged, this, [this](bool loading) {
         if (loading) {
@@ -516,7 +519,7 @@ void MainWindow::showSamples(const gui::Samples& s, int frame)
     if (newSamples) {
         d->grid = gridFor(s.clouds, s.cloudFrames.empty() ? nullptr : &s.cloudFrames.front());
     }
-    const CloudSnapshot shown = arrangeInGrid(c, d->grid);
+    const CloudSnapshot shown = s.overlay ? c : arrangeInGrid(c, d->grid);
     std::vector<int> all(static_cast<size_t>(shown.count));
     for (int k = 0; k < shown.count; ++k) {
         all[static_cast<size_t>(k)] = k;

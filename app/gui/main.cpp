@@ -2,7 +2,7 @@
 //   wfm-studio [--demo] [--scene NAME] [--animate] [--data SPEC]
 //   wfm-studio --screenshot FILE [--size WxH] [--scene NAME] [--transparent]
 //   wfm-studio --window-screenshot FILE [--data SPEC] [--train-steps N [--config FILE]]
-//              [--generate K] [--panel N]
+//              [--generate K] [--geodesic I,J[,T]] [--panel N]
 // Exit codes: 0 success, 1 rendering or writing the screenshot failed, 2 usage error.
 
 #include "DataPanel.h"
@@ -20,6 +20,7 @@
 #include <QTextStream>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <functional>
 
@@ -64,8 +65,12 @@ int main(int argc, char* argv[])
         QStringLiteral("file"));
     const QCommandLineOption generateOption(QStringLiteral("generate"),
         QStringLiteral("With --window-screenshot: generate this many samples after training."), QStringLiteral("k"));
+    const QCommandLineOption geodesicOption(QStringLiteral("geodesic"),
+        QStringLiteral("With --window-screenshot: show the geodesic between shown distributions I and J at time T "
+                       "(default 0.5)."),
+        QStringLiteral("I,J[,T]"));
     parser.addOptions({ demoOption, sceneOption, animateOption, screenshotOption, sizeOption, transparentOption,
-        dataOption, windowShotOption, panelOption, trainOption, configOption, generateOption });
+        dataOption, windowShotOption, panelOption, trainOption, configOption, generateOption, geodesicOption });
     parser.process(app);
 
     QTextStream err(stderr);
@@ -158,6 +163,20 @@ int main(int argc, char* argv[])
                 waitUntil([&] { return ready; }, 600'000);
             }
             window.showPanel(parser.value(panelOption).toInt());
+        }
+        if (parser.isSet(geodesicOption)) {
+            const QStringList parts = parser.value(geodesicOption).split(QLatin1Char(','));
+            if (parts.size() < 2) {
+                err << "wfm-studio: --geodesic takes I,J[,T]\n";
+                return 2;
+            }
+            bool ready = false;
+            QObject::connect(window.dataPanel(), &wfm::gui::DataPanel::geodesicReady, &window, [&ready] { ready = true; });
+            window.dataPanel()->computeGeodesic(parts[0].toInt(), parts[1].toInt());
+            waitUntil([&] { return ready; }, 600'000);
+            const double t = parts.size() > 2 ? parts[2].toDouble() : 0.5;
+            wfm::gui::GeneratePanel* g = window.generatePanel();
+            g->setFrame(static_cast<int>(std::lround(t * (g->frameCount() - 1))));
         }
         for (int i = 0; i < 20; ++i) {
             QApplication::processEvents(QEventLoop::AllEvents, 20);

@@ -403,6 +403,11 @@ void TestStudioWindow::gaussianRun()
     QVERIFY(loaded.wait(kLoadTimeoutMs));
     QVERIFY(data->data().gaussian);
     QCOMPARE(data->data().gaussians.count, 200);
+    QSignalSpy geodesic(data, &gui::DataPanel::geodesicReady);
+    data->computeGeodesic(3, 150);
+    QVERIFY(geodesic.wait(kGenerateTimeoutMs));
+    QCOMPARE(m_window->generatePanel()->frameCount(), 51);
+    QCOMPARE(m_window->generatePanel()->samples().gaussians.count, 3);
 
     gui::TrainingPanel* t = m_window->trainingPanel();
     setTinyModel(15, m_dir.filePath(QStringLiteral("gaussian-run")));
@@ -448,6 +453,21 @@ void TestStudioWindow::dropFile()
     QVERIFY(loaded.wait(kLoadTimeoutMs));
     QCOMPARE(m_window->dataPanel()->data().count, qint64(4));
     QCOMPARE(m_window->dataPanel()->data().spec, QFileInfo(npz).absoluteFilePath());
+
+    // Geodesic between two of the clouds shown: start, end and the interpolant on the timeline.
+    QSignalSpy geodesic(m_window->dataPanel(), &gui::DataPanel::geodesicReady);
+    m_window->dataPanel()->computeGeodesic(0, 1);
+    QVERIFY(geodesic.wait(kGenerateTimeoutMs));
+    gui::GeneratePanel* g = m_window->generatePanel();
+    QCOMPARE(g->frameCount(), 51);
+    QVERIFY(g->samples().overlay);
+    QCOMPARE(g->samples().cloudFrames.front().count, 3);
+    QCOMPARE(g->currentFrame(), 0);
+    g->setFrame(25);
+    const QString png = m_dir.filePath(QStringLiteral("geodesic.png"));
+    QCOMPARE(m_window->exportImage(png, QSize(400, 300)), QString());
+    QVERIFY(imageStats(QImage(png)).saturatedPixels > 50);
+    screenshot("geodesic");
 }
 
 void TestStudioWindow::closeDuringTraining()

@@ -10,6 +10,8 @@
 #include "wfm/flow/TrainConfig.h"
 #include "wfm/flow/Trainer.h"
 #include "wfm/io/Readers.h"
+#include "wfm/ot/BuresWasserstein.h"
+#include "wfm/ot/Sinkhorn.h"
 #include "wfm/ot/TransportMap.h"
 
 #include <QDir>
@@ -426,6 +428,74 @@ Samples generate(const Model& model, const GenerateOptions& o)
         throw ConfigError("no model to generate from");
     }
     return s;
+}
+
+Samples geodesic(const LoadedData& data, int i, int j, int frames)
+{
+    wfm::initThreads();
+    const auto t0 = std::chrono::steady_clock::now();
+    frames = std::max(2, frames);
+    Samples out;
+    out.overlay = true;
+    const std::vector<std::string> names { "start", "end", "t" };
+    if (data.gaussian) {
+        const GaussianSnapshot& g = data.gaussians;
+        WFM_CHECK(i >= 0 && j >= 0 && i < g.count && j < g.count, "geodesic: indices ", i, ", ", j,
+            " must be in [0, ", g.count, ")");
+        const std::int64_t d = g.dim;
+        const torch::Tensor means = torch::from_blob(const_cast<float*>(g.means.data()), { g.count, g.dim }, torch::kFloat32)
+                                        .to(torch::kFloat64);
+        const torch::Tensor covs = torch::from_blob(const_cast<float*>(g.covariances.data()), { g.count, g.dim, g.dim },
+            torch::kFloat32).to(torch::kFloat64);
+        const torch::Tensor m0 = means.slice(0, i, i + 1), m1 = means.slice(0, j, j + 1);
+        const torch::Tensor S0 = covs.slice(0, i, i + 1), S1 = covs.slice(0, j, j + 1);
+        const torch::Tensor labels = torch::tensor(std::vector<std::int64_t> { 0, 1, 2 }, torch::kInt64);
+        for (int f = 0; f < frames; ++f) {
+            const double t = static_cast<double>(f) / (frames - 1);
+            const ot::bw::Geodesic p = ot::bw::geodesic(m0, S0, m1, S1, t);
+            const torch::Tensor m = torch::cat({ m0, m1, p.mean }).to(torch::kFloat32);
+            const torch::Tensor S = torch::cat({ S0, S1, p.cov }).to(torch::kFloat32);
+            out.gaussianFrames.push_back(gaussianSnapshot(m, S.reshape({ 3, d, d }), labels, names));
+        }
+        out.gaussian = true;
+        out.gaussians = out.gaussianFrames.back();
+    } else {
+        const CloudSnapshot& c = data.clouds;
+        WFM_CHECK(i >= 0 && j >= 0 && i < c.count && j < c.count, "geodesic: indices ", i, ", ", j,
+            " must be in [0, ", c.count, ") (the clouds shown)");
+        auto live = [&](int k) {
+            // Live points fill the first slots of a row.
+            const std::int64_t n = c.liveCount(k);
+            return torch::from_blob(const_cast<float*>(c.cloud(k)), { n, static_cast<std::int64_t>(c.dim) }, torch::kFloat32)
+                .clone();
+        };
+        const torch::Tensor x = live(i);
+        const torch::Tensor y = live(j);
+        const torch::Tensor a = torch::full({ x.size(0) }, 1.0 / x.size(0), torch::kFloat32);
+        const torch::Tensor b = torch::full({ y.size(0) }, 1.0 / y.size(0), torch::kFloat32);
+        const ot::SinkhornResult plan = ot::sinkhorn(x, y, a, b, ot::SinkhornOptions().setEps(0.002).setIterations(200));
+        const torch::Tensor tx = ot::transportMap(x, y, a, b, plan, ot::MapKind::Rounded).reshape({ x.size(0), c.dim });
+        const std::int64_t n = std::max(x.size(0), y.size(0));
+        auto padded = [&](const torch::Tensor& p) {
+            return torch::constant_pad_nd(p, { 0, 0, 0, n - p.size(0) });
+        };
+        auto mask = [&](std::int64_t live) {
+            torch::Tensor w = torch::zeros({ n }, torch::kFloat32);
+            w.slice(0, 0, live).fill_(1.0f / static_cast<float>(live));
+            return w;
+        };
+        const torch::Tensor weights = torch::stack({ mask(x.size(0)), mask(y.size(0)), mask(x.size(0)) });
+        const torch::Tensor labels = torch::tensor(std::vector<std::int64_t> { 0, 1, 2 }, torch::kInt64);
+        for (int f = 0; f < frames; ++f) {
+            const double t = static_cast<double>(f) / (frames - 1);
+            const torch::Tensor xt = torch::lerp(x, tx, t);
+            const torch::Tensor points = torch::stack({ padded(x), padded(y), padded(xt) });
+            out.cloudFrames.push_back(cloudSnapshot(points, weights, labels, names));
+        }
+        out.clouds = out.cloudFrames.back();
+    }
+    out.seconds = secondsSince(t0);
+    return out;
 }
 
 void writeSamplesNpz(const Samples& s, const QString& path)

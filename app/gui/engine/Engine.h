@@ -136,12 +136,22 @@ struct Samples
     std::vector<GaussianSnapshot> gaussianFrames;
     qint64 modelStep = 0;
     double seconds = 0.0;
+    /// Frames hold several distributions meant to be overlaid in place (a geodesic with its
+    /// end points) rather than laid out side by side.
+    bool overlay = false;
     int frameCount() const
     {
         return static_cast<int>(gaussian ? gaussianFrames.size() : cloudFrames.size());
     }
 };
 Samples generate(const Model& model, const GenerateOptions& options);
+
+/// The Wasserstein geodesic between distributions `i` and `j` of the data's preview, as
+/// `frames` frames for t in [0, 1], each holding the start (label 0), the end (1) and the
+/// interpolant at t (2), overlaid. Point clouds: entropic OT (relative eps 0.002, 200
+/// iterations) and the greedy rounded map T, displacement interpolation (1-t) x + t T(x).
+/// Gaussians: the Bures-Wasserstein (McCann) geodesic. Throws ConfigError for bad indices.
+Samples geodesic(const LoadedData& data, int i, int j, int frames);
 
 /// Writes the final samples as .npz (point clouds: points/weights/labels; Gaussians:
 /// means/covariances/labels), atomically. Throws on failure.
