@@ -194,9 +194,12 @@ GeneratedClouds CloudGenerator::generate(const GenerateRequest& r) const
     model::SetTransformer net = (r.ema && !m_ema.is_empty()) ? m_ema : m_net;
     int64_t chunk = r.chunk;
     if (chunk <= 0) {
-        // Attention scores dominate: keep chunk * heads * N^2 floats around 2^26.
-        const int64_t perCloud = std::max<int64_t>(1, net->options().heads * N * N + N * net->options().width * 8);
-        chunk = std::clamp<int64_t>((int64_t(1) << 26) / perCloud, 1, 256);
+        // Attention scores dominate: keep chunk * heads * N^2 within the size the set transformer
+        // computes in one piece (AttentionImpl::Auto switches to the ~20x slower chunked kernel
+        // above 2^24 scores), and the activations within a few hundred MB.
+        const int64_t scores = std::max<int64_t>(1, net->options().heads * N * N);
+        const int64_t activations = std::max<int64_t>(1, N * net->options().width * 8);
+        chunk = std::clamp<int64_t>(std::min((int64_t(1) << 24) / scores, (int64_t(1) << 26) / activations), 1, 256);
     }
     std::vector<torch::Tensor> outs;
     std::vector<torch::Tensor> trajs;
