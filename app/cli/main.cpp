@@ -2,6 +2,9 @@
 // one line. Exit codes: 0 success, 1 run failure (bad data, numerical failure), 2 usage error.
 
 #include "Cli.h"
+#if WFM_HAVE_RENDER
+#include "render/Render.h"
+#endif
 
 #include "wfm/BuildInfo.h"
 #include "wfm/Error.h"
@@ -47,6 +50,9 @@ int main(int argc, char** argv)
     add(wfm::cli::addGenerateCommand);
     add(wfm::cli::addEvaluateCommand);
     add(wfm::cli::addConfigCommand);
+#if WFM_HAVE_RENDER
+    add(wfm::cli::addRenderCommand); // only when built with the GUI (Qt 6 + VTK)
+#endif
 
     try {
         app.parse(argc, argv);

@@ -1,5 +1,7 @@
 #include "DataPanel.h"
 
+#include "wfm/widgets/GalleryView.h"
+
 #include <QComboBox>
 #include <QDir>
 #include <QFileDialog>
@@ -21,6 +23,7 @@ namespace wfm::gui {
 
 namespace {
 constexpr int kPreviewClouds = 6;
+constexpr int kGalleryClouds = 400;
 constexpr int kMaxRecent = 10;
 const char* kRecentKey = "data/recent";
 }
@@ -80,6 +83,12 @@ DataPanel::DataPanel(QWidget* parent)
     m_summary->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
     m_summary->setPlaceholderText(tr("No data loaded"));
     layout->addWidget(m_summary, 1);
+
+    m_gallery = new wfm::GalleryView(this);
+    m_gallery->setObjectName(QStringLiteral("dataGallery"));
+    m_gallery->setToolTip(tr("The first samples of the data (up to 400; thumbnails are drawn as they scroll into view). "
+                             "Geodesics use the clouds shown in the 3-D view, numbered row by row."));
+    layout->addWidget(m_gallery, 2);
 
     auto* geoRow = new QHBoxLayout;
     m_geoFrom = new QSpinBox(this);
@@ -201,7 +210,7 @@ void DataPanel::load(const QString& specText)
     connect(watcher, &QFutureWatcher<LoadedData>::finished, this, [this, watcher, id] { finished(watcher, id); });
     watcher->setFuture(QtConcurrent::run([spec] {
         try {
-            return loadData(spec, kPreviewClouds);
+            return loadData(spec, kPreviewClouds, kGalleryClouds);
         } catch (const std::exception& e) {
             LoadedData failed;
             failed.spec = spec;
@@ -235,6 +244,11 @@ void DataPanel::finished(QFutureWatcher<LoadedData>* watcher, quint64 id)
     text += tr("\nloaded in %1 s").arg(m_data.seconds, 0, 'f', 2);
     m_summary->setPlainText(QStringLiteral("%1\n%2").arg(m_data.spec, text));
     addRecent(m_data.spec);
+    if (m_data.gaussian) {
+        m_gallery->setGaussians(m_data.gaussians);
+    } else {
+        m_gallery->setClouds(m_data.gallery);
+    }
     Q_EMIT dataLoaded(m_data);
 }
 

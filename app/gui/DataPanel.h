@@ -14,6 +14,10 @@ class QProgressBar;
 class QPushButton;
 class QSpinBox;
 
+namespace wfm {
+class GalleryView;
+}
+
 namespace wfm::gui {
 
 /// Data: a SPEC line edit, the built-in families, open file / folder, recent specs (QSettings),
@@ -39,6 +43,9 @@ public:
     /// Computes the geodesic between shown distributions i and j in the background.
     void computeGeodesic(int i, int j);
 
+    /// Thumbnails of the first samples of the loaded data.
+    wfm::GalleryView* gallery() const { return m_gallery; }
+
 Q_SIGNALS:
     void geodesicReady(const wfm::gui::Samples& samples, const QString& what);
     void dataLoaded(const wfm::gui::LoadedData& data);
@@ -63,6 +70,7 @@ private:
     QSpinBox* m_geoFrom = nullptr;
     QSpinBox* m_geoTo = nullptr;
     QPushButton* m_geodesic = nullptr;
+    wfm::GalleryView* m_gallery = nullptr;
     QFutureWatcher<Samples> m_geoWatcher;
     quint64 m_loadId = 0; ///< id of the load whose result is wanted
     bool m_loading = false;

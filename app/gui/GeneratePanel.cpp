@@ -1,5 +1,7 @@
 #include "GeneratePanel.h"
 
+#include "wfm/widgets/GalleryView.h"
+
 #include <QCheckBox>
 #include <QComboBox>
 #include <QDir>
@@ -117,7 +119,10 @@ GeneratePanel::GeneratePanel(QWidget* parent)
     exportRow->addWidget(m_exportVideo);
     exportRow->addWidget(m_exportSamples);
     layout->addLayout(exportRow);
-    layout->addStretch(1);
+    m_gallery = new wfm::GalleryView(this);
+    m_gallery->setObjectName(QStringLiteral("generatedGallery"));
+    m_gallery->setToolTip(tr("The generated samples (t = 1)"));
+    layout->addWidget(m_gallery, 1);
 
     connect(loadRunButton, &QPushButton::clicked, this, &GeneratePanel::loadRun);
     connect(m_generate, &QPushButton::clicked, this, &GeneratePanel::generate);
@@ -230,6 +235,11 @@ void GeneratePanel::finished()
         return;
     }
     m_samples = std::move(result);
+    if (m_samples.gaussian) {
+        m_gallery->setGaussians(m_samples.gaussians);
+    } else {
+        m_gallery->setClouds(m_samples.clouds);
+    }
     const int frames = m_samples.frameCount();
     {
         const QSignalBlocker block(m_slider);

@@ -15,6 +15,10 @@ class QSlider;
 class QSpinBox;
 class QToolButton;
 
+namespace wfm {
+class GalleryView;
+}
+
 namespace wfm::gui {
 
 /// Generate: count, label, guidance, integrator, steps and seed; generation (with trajectory)
@@ -46,6 +50,8 @@ public:
     void setFrame(int frame);
     void setPlaying(bool playing);
     bool isPlaying() const { return m_timer.isActive(); }
+    /// Thumbnails of the last generated samples.
+    wfm::GalleryView* gallery() const { return m_gallery; }
 
 Q_SIGNALS:
     /// Frame `frame` of `samples` should be shown (-1: the final samples, no trajectory).
@@ -66,6 +72,7 @@ private:
     Samples m_samples;
     QFutureWatcher<Samples> m_watcher;
     QTimer m_timer;
+    wfm::GalleryView* m_gallery = nullptr;
     QLabel* m_modelLabel = nullptr;
     QSpinBox* m_count = nullptr;
     QComboBox* m_label = nullptr;

@@ -3,6 +3,7 @@
 #include "DataPanel.h"
 #include "DemoData.h"
 #include "ExportDialog.h"
+#include "EvaluatePanel.h"
 #include "GeneratePanel.h"
 #include "ImageExport.h"
 #include "SampleLayout.h"
@@ -12,6 +13,7 @@
 #include "engine/Engine.h"
 #include "wfm/widgets/CloudScene.h"
 #include "wfm/widgets/GaussianScene.h"
+#include "wfm/widgets/LinesScene.h"
 #include "wfm/widgets/VtkViewport.h"
 
 #include <QAction>
@@ -64,6 +66,9 @@ struct MainWindow::Private
     VtkViewport* viewport = nullptr;
     CloudScene clouds;
     GaussianScene gaussians;
+    LinesScene lines; ///< transport lines x -> T(x) of a geodesic
+    QAction* transportLines = nullptr;
+    QAction* correspondence = nullptr;
     QAction* mode2D = nullptr;
     QAction* animate = nullptr;
     QMetaObject::Connection animation;
@@ -78,6 +83,7 @@ struct MainWindow::Private
     gui::DataPanel* data = nullptr;
     gui::TrainingPanel* training = nullptr;
     gui::GeneratePanel* generate = nullptr;
+    gui::EvaluatePanel* evaluate = nullptr;
     QFutureWatcher<gui::Samples> preview;
     gui::ModelPtr pendingPreview; ///< newest weights waiting for the running preview to end
     bool interactive = true;
@@ -99,6 +105,7 @@ MainWindow::MainWindow(bool persistGeometry, QWidget* parent)
     setCentralWidget(d->viewport);
     d->clouds.attach(d->viewport);
     d->gaussians.attach(d->viewport);
+    d->lines.attach(d->viewport);
 
     QMenu* file = menuBar()->addMenu(tr("&File"));
     QAction* openAction = file->addAction(tr("&Open data…"));
@@ -139,6 +146,25 @@ MainWindow::MainWindow(bool persistGeometry, QWidget* parent)
     mode3D->setChecked(true);
     connect(d->mode2D, &QAction::triggered, this, [this] { d->viewport->set2DMode(true); });
     connect(mode3D, &QAction::triggered, this, [this] { d->viewport->set2DMode(false); });
+    view->addSeparator();
+    d->transportLines = view->addAction(tr("&Transport lines"));
+    d->transportLines->setObjectName(QStringLiteral("transportLines"));
+    d->transportLines->setToolTip(tr("In a geodesic: lines from each point x of the start to its image T(x)"));
+    d->transportLines->setCheckable(true);
+    d->transportLines->setShortcut(QKeySequence(tr("Ctrl+L")));
+    d->correspondence = view->addAction(tr("Colour by &correspondence"));
+    d->correspondence->setObjectName(QStringLiteral("colourByCorrespondence"));
+    d->correspondence->setToolTip(tr("In a geodesic: colour each moving point by where it started (the start "
+                                     "and the interpolant are shown, the end is hidden)"));
+    d->correspondence->setCheckable(true);
+    auto redrawGeodesic = [this] {
+        if (d->generate->samples().overlay) {
+            d->gridSerial = -1; // re-apply colours
+            showSamples(d->generate->samples(), d->generate->currentFrame());
+        }
+    };
+    connect(d->transportLines, &QAction::toggled, this, redrawGeodesic);
+    connect(d->correspondence, &QAction::toggled, this, redrawGeodesic);
     connect(d->viewport, &VtkViewport::modeChanged, this, [this, mode3D](bool twoD) {
         d->mode2D->setChecked(twoD);
         mode3D->setChecked(!twoD);
@@ -171,6 +197,8 @@ MainWindow::MainWindow(bool persistGeometry, QWidget* parent)
     d->tabs->addTab(d->data, tr("&Data"));
     d->tabs->addTab(d->training, tr("&Training"));
     d->tabs->addTab(d->generate, tr("&Generate"));
+    d->evaluate = new gui::EvaluatePanel(d->generate, d->tabs);
+    d->tabs->addTab(d->evaluate, tr("&Evaluate"));
     auto* dock = new QDockWidget(tr("Workflow"), this);
     dock->setObjectName(QStringLiteral("workflowDock"));
     dock->setFeatures(QDockWidget::DockWidgetMovable | QDockWidget::DockWidgetFloatable);
@@ -195,6 +223,8 @@ MainWindow::MainWindow(bool persistGeometry, QWidget* parent)
     connect(d->generate, &gui::GeneratePanel::errorOccurred, this, &MainWindow::showError);
     connect(d->generate, &gui::GeneratePanel::frameChanged, this, &MainWindow::showSamples);
     connect(d->generate, &gui::GeneratePanel::samplesReady, this, [this] { ++d->samplesSerial; });
+    connect(d->evaluate, &gui::EvaluatePanel::statusMessage, this, [this](const QString& m) { statusBar()->showMessage(m, 8000); });
+    connect(d->evaluate, &gui::EvaluatePanel::errorOccurred, this, &MainWindow::showError);
     connect(d->generate, &gui::GeneratePanel::exportVideoRequested, this, &MainWindow::exportVideoInteractive);
 
     gui::TrainingController* controller = d->training->controller();
@@ -298,6 +328,7 @@ void MainWindow::showDemo(DemoScene scene)
     }
     case DemoScene::Gaussians: {
         d->clouds.clear();
+        d->lines.clear();
         d->gaussians.setGaussians(demo::gaussians2D());
         d->viewport->set2DMode(true);
         statusBar()->showMessage(tr("Demo: %1 Gaussians, 2-sigma ellipses").arg(d->gaussians.count()));
@@ -305,6 +336,7 @@ void MainWindow::showDemo(DemoScene scene)
     }
     case DemoScene::Ellipsoids: {
         d->clouds.clear();
+        d->lines.clear();
         d->phase = 0.0;
         d->gaussians.setGaussians(demo::ellipsoids3D(60, d->phase));
         d->viewport->set2DMode(false);
@@ -429,6 +461,11 @@ gui::TrainingPanel* MainWindow::trainingPanel() const
     return d->training;
 }
 
+gui::EvaluatePanel* MainWindow::evaluatePanel() const
+{
+    return d->evaluate;
+}
+
 gui::GeneratePanel* MainWindow::generatePanel() const
 {
     return d->generate;
@@ -454,12 +491,14 @@ void MainWindow::showError(const QString& title, const QString& message)
 
 void MainWindow::showData(const gui::LoadedData& data)
 {
+    d->lines.clear();
     d->animate->setChecked(false);
     d->demoShown = false;
     d->training->setDataSpec(data.spec, data.gaussian);
     d->gridSerial = -1;
     if (data.gaussian) {
         d->clouds.clear();
+        d->lines.clear();
         d->gaussians.setGaussians(data.gaussians);
         d->viewport->set2DMode(data.dim <= 2);
     } else {
@@ -497,6 +536,7 @@ void MainWindow::showSamples(const gui::Samples& s, int frame)
             ? s.gaussianFrames[static_cast<size_t>(frame)]
             : s.gaussians;
         d->clouds.clear();
+        d->lines.clear();
         try {
             d->gaussians.setGaussians(g);
         } catch (const std::exception& e) {
@@ -525,9 +565,31 @@ void MainWindow::showSamples(const gui::Samples& s, int frame)
         all[static_cast<size_t>(k)] = k;
     }
     d->gaussians.clear();
-    d->clouds.setClouds(shown, all);
-    if (newSamples) {
+    // A geodesic's frames hold start (0), end (1) and the interpolant (2); point i of the
+    // interpolant moves from point i of the start to T(x_i), which is point i of the last frame's
+    // interpolant.
+    const bool geodesic = s.overlay && shown.count == 3 && !s.cloudFrames.empty();
+    const bool byCorrespondence = geodesic && d->correspondence->isChecked();
+    d->clouds.setClouds(shown, byCorrespondence ? std::vector<int> { 0, 2 } : all);
+    if (geodesic && d->transportLines->isChecked()) {
+        const CloudSnapshot& last = s.cloudFrames.back();
+        const int n = c.liveCount(0);
+        const size_t span = static_cast<size_t>(n) * c.dim;
+        const float* x = c.cloud(0);
+        const float* tx = last.cloud(2);
+        d->lines.setSegments(std::vector<float>(x, x + span), std::vector<float>(tx, tx + span), c.dim);
+    } else {
+        d->lines.clear();
+    }
+    if (byCorrespondence) {
+        d->clouds.setCorrespondenceColours(shown, 0);
+    } else if (geodesic && d->clouds.colourMode() != CloudScene::ColourMode::Label) {
         d->clouds.colourByLabel();
+    }
+    if (newSamples) {
+        if (!byCorrespondence) {
+            d->clouds.colourByLabel();
+        }
         d->gridSerial = d->samplesSerial;
         d->viewport->set2DMode(c.dim <= 2);
         d->viewport->resetCamera();

@@ -12,6 +12,7 @@ class VtkViewport;
 
 namespace gui {
 class DataPanel;
+class EvaluatePanel;
 class GeneratePanel;
 class TrainingPanel;
 struct LoadedData;
@@ -52,6 +53,7 @@ public:
     gui::DataPanel* dataPanel() const;
     gui::TrainingPanel* trainingPanel() const;
     gui::GeneratePanel* generatePanel() const;
+    gui::EvaluatePanel* evaluatePanel() const;
     /// Shows the Data (0), Training (1) or Generate (2) tab.
     void showPanel(int index);
 

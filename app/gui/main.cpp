@@ -6,7 +6,9 @@
 // Exit codes: 0 success, 1 rendering or writing the screenshot failed, 2 usage error.
 
 #include "DataPanel.h"
+#include "EvaluatePanel.h"
 #include "GeneratePanel.h"
+#include "FpsBenchmark.h"
 #include "ImageExport.h"
 #include "MainWindow.h"
 #include "TrainingController.h"
@@ -14,9 +16,12 @@
 #include "engine/Engine.h"
 #include "wfm/widgets/VtkViewport.h"
 
+#include <QAction>
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QElapsedTimer>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QTextStream>
 
 #include <algorithm>
@@ -26,6 +31,8 @@
 
 int main(int argc, char* argv[])
 {
+    QElapsedTimer startClock; // start-up time to the first frame (--bench-fps)
+    startClock.start();
     wfm::gui::prepareProcess(argc, argv);
     // VTK needs an OpenGL 3.2 core context without multisampling; set before QApplication.
     wfm::VtkViewport::setDefaultSurfaceFormat();
@@ -57,7 +64,7 @@ int main(int argc, char* argv[])
         QStringLiteral("Show the whole window (after loading --data), save it as PNG and exit."),
         QStringLiteral("file"));
     const QCommandLineOption panelOption(QStringLiteral("panel"),
-        QStringLiteral("Panel to show: 0 data, 1 training, 2 generate."), QStringLiteral("n"), QStringLiteral("0"));
+        QStringLiteral("Panel to show: 0 data, 1 training, 2 generate, 3 evaluate."), QStringLiteral("n"), QStringLiteral("0"));
     const QCommandLineOption trainOption(QStringLiteral("train-steps"),
         QStringLiteral("With --window-screenshot: train this many steps on --data first (CPU)."), QStringLiteral("n"));
     const QCommandLineOption configOption(QStringLiteral("config"),
@@ -65,12 +72,27 @@ int main(int argc, char* argv[])
         QStringLiteral("file"));
     const QCommandLineOption generateOption(QStringLiteral("generate"),
         QStringLiteral("With --window-screenshot: generate this many samples after training."), QStringLiteral("k"));
+    const QCommandLineOption benchOption(QStringLiteral("bench-fps"),
+        QStringLiteral("Print JSON: start-up time to the first frame of the main window, and frame rates "
+                       "animating 100k points and 500 ellipsoids (800x600)."));
+    const QCommandLineOption benchSecondsOption(QStringLiteral("bench-seconds"),
+        QStringLiteral("With --bench-fps: seconds per measurement (default 5)."), QStringLiteral("s"),
+        QStringLiteral("5"));
+    const QCommandLineOption linesOption(QStringLiteral("transport-lines"),
+        QStringLiteral("With --geodesic: show the transport lines x -> T(x)."));
+    const QCommandLineOption correspondenceOption(QStringLiteral("correspondence"),
+        QStringLiteral("With --geodesic: colour points by correspondence."));
+    const QCommandLineOption evaluateOption(QStringLiteral("evaluate"),
+        QStringLiteral("With --window-screenshot and --train-steps: evaluate the model against N held-out "
+                       "distributions and show the Evaluate panel."),
+        QStringLiteral("n"));
     const QCommandLineOption geodesicOption(QStringLiteral("geodesic"),
         QStringLiteral("With --window-screenshot: show the geodesic between shown distributions I and J at time T "
                        "(default 0.5)."),
         QStringLiteral("I,J[,T]"));
     parser.addOptions({ demoOption, sceneOption, animateOption, screenshotOption, sizeOption, transparentOption,
-        dataOption, windowShotOption, panelOption, trainOption, configOption, generateOption, geodesicOption });
+        dataOption, windowShotOption, panelOption, trainOption, configOption, generateOption, geodesicOption,
+        evaluateOption, linesOption, correspondenceOption, benchOption, benchSecondsOption });
     parser.process(app);
 
     QTextStream err(stderr);
@@ -103,6 +125,28 @@ int main(int argc, char* argv[])
     }
 
     wfm::gui::initEngine();
+
+    if (parser.isSet(benchOption)) {
+        QJsonObject result;
+        {
+            // Start-up: process start to the first VTK frame of the main window on screen.
+            wfm::MainWindow window(false);
+            window.setInteractive(false);
+            window.resize(1400, 900);
+            window.show();
+            while (window.viewport()->renderCount() == 0 && startClock.elapsed() < 60'000) {
+                QApplication::processEvents(QEventLoop::AllEvents, 5);
+            }
+            result[QStringLiteral("startup_to_first_frame_ms")] = static_cast<double>(startClock.nsecsElapsed()) / 1e6;
+        }
+        const QJsonObject fps = wfm::gui::runFpsBenchmark(parser.value(benchSecondsOption).toDouble());
+        for (auto it = fps.begin(); it != fps.end(); ++it) {
+            result[it.key()] = it.value();
+        }
+        result[QStringLiteral("qpa_platform")] = QGuiApplication::platformName();
+        QTextStream(stdout) << QJsonDocument(result).toJson(QJsonDocument::Indented);
+        return 0;
+    }
 
     if (parser.isSet(windowShotOption)) {
         wfm::MainWindow window(false);
@@ -163,6 +207,14 @@ int main(int argc, char* argv[])
                 waitUntil([&] { return ready; }, 600'000);
             }
             window.showPanel(parser.value(panelOption).toInt());
+            if (parser.isSet(evaluateOption) && window.generatePanel()->model()) {
+                wfm::gui::EvaluatePanel* e = window.evaluatePanel();
+                e->setMaxReference(parser.value(evaluateOption).toInt());
+                window.showPanel(3);
+                if (e->evaluate()) {
+                    waitUntil([e] { return !e->isEvaluating(); }, 600'000);
+                }
+            }
         }
         if (parser.isSet(geodesicOption)) {
             const QStringList parts = parser.value(geodesicOption).split(QLatin1Char(','));
@@ -174,6 +226,14 @@ int main(int argc, char* argv[])
             QObject::connect(window.dataPanel(), &wfm::gui::DataPanel::geodesicReady, &window, [&ready] { ready = true; });
             window.dataPanel()->computeGeodesic(parts[0].toInt(), parts[1].toInt());
             waitUntil([&] { return ready; }, 600'000);
+            for (const auto& [option, name] : { std::pair { &linesOption, "transportLines" },
+                     std::pair { &correspondenceOption, "colourByCorrespondence" } }) {
+                if (parser.isSet(*option)) {
+                    if (auto* action = window.findChild<QAction*>(QLatin1String(name))) {
+                        action->setChecked(true);
+                    }
+                }
+            }
             const double t = parts.size() > 2 ? parts[2].toDouble() : 0.5;
             wfm::gui::GeneratePanel* g = window.generatePanel();
             g->setFrame(static_cast<int>(std::lround(t * (g->frameCount() - 1))));

@@ -3,13 +3,16 @@
 // the timeline, export a PNG and an MP4 and check them, and stop a long run promptly.
 
 #include "DataPanel.h"
+#include "EvaluatePanel.h"
 #include "GeneratePanel.h"
 #include "MainWindow.h"
 #include "TrainingController.h"
 #include "TrainingPanel.h"
 #include "engine/Engine.h"
+#include "wfm/widgets/GalleryView.h"
 #include "wfm/widgets/VtkViewport.h"
 
+#include <QAction>
 #include <QComboBox>
 #include <QDir>
 #include <QDragEnterEvent>
@@ -25,6 +28,7 @@
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QSlider>
+#include <QTableWidget>
 #include <QSpinBox>
 #include <QStandardPaths>
 #include <QTemporaryDir>
@@ -125,10 +129,12 @@ private Q_SLOTS:
     void initTestCase();
     void cleanupTestCase();
     void loadData();
+    void geodesicTransportLines();
     void trainTinyModel();
     void generateAndScrub();
     void exportPng();
     void exportMp4();
+    void galleriesAndEvaluate();
     void stopIsPrompt();
     void gaussianRun();
     void dropFile();
@@ -193,6 +199,44 @@ void TestStudioWindow::loadData()
     QTest::qWait(1500);
     QCOMPARE(loaded.count(), loadedBefore);
     QCOMPARE(data->data().count, 40);
+}
+
+void TestStudioWindow::geodesicTransportLines()
+{
+    gui::DataPanel* data = m_window->dataPanel();
+    QSignalSpy ready(data, &gui::DataPanel::geodesicReady);
+    data->computeGeodesic(0, 1);
+    QVERIFY(ready.wait(kGenerateTimeoutMs));
+    gui::GeneratePanel* g = m_window->generatePanel();
+    g->setFrame(g->frameCount() / 2);
+    VtkViewport* view = m_window->viewport();
+    const QImage plain = view->grabImage(QSize(400, 300));
+    auto* lines = m_window->findChild<QAction*>(QStringLiteral("transportLines"));
+    auto* correspondence = m_window->findChild<QAction*>(QStringLiteral("colourByCorrespondence"));
+    QVERIFY(lines && correspondence);
+    lines->setChecked(true);
+    const QImage withLines = view->grabImage(QSize(400, 300));
+    QVERIFY(withLines != plain);
+    // Lines are grey: the picture gains unsaturated, non-background pixels.
+    auto greyInk = [](const QImage& image) {
+        int n = 0;
+        const QColor bg = QColor::fromRgb(image.pixel(0, 0));
+        for (int y = 0; y < image.height(); ++y) {
+            for (int x = 0; x < image.width(); ++x) {
+                const QColor c = QColor::fromRgb(image.pixel(x, y));
+                n += c.hsvSaturationF() < 0.15 && std::abs(c.value() - bg.value()) > 25;
+            }
+        }
+        return n;
+    };
+    QVERIFY2(greyInk(withLines) > greyInk(plain) + 200, qPrintable(QStringLiteral("%1 vs %2").arg(greyInk(withLines)).arg(greyInk(plain))));
+    correspondence->setChecked(true);
+    const QImage coloured = view->grabImage(QSize(400, 300));
+    QVERIFY(coloured != withLines);
+    screenshot("geodesic-lines");
+    lines->setChecked(false);
+    correspondence->setChecked(false);
+    QVERIFY(view->grabImage(QSize(400, 300)) == plain);
 }
 
 void TestStudioWindow::setTinyModel(qint64 steps, const QString& runDir)
@@ -324,6 +368,39 @@ void TestStudioWindow::screenshot(const char* name)
         QCoreApplication::processEvents();
         m_window->grab().save(QDir(QString::fromLocal8Bit(dir)).filePath(QLatin1String(name) + QStringLiteral(".png")));
     }
+}
+
+void TestStudioWindow::galleriesAndEvaluate()
+{
+    // The data gallery holds the first samples; the generate gallery the generated ones.
+    QCOMPARE(m_window->dataPanel()->gallery()->count(), 40);
+    QCOMPARE(m_window->generatePanel()->gallery()->count(), m_window->generatePanel()->samples().clouds.count);
+
+    m_window->showPanel(3);
+    gui::EvaluatePanel* e = m_window->evaluatePanel();
+    QSignalSpy done(e, &gui::EvaluatePanel::evaluated);
+    QSignalSpy failed(e, &gui::EvaluatePanel::errorOccurred);
+    QElapsedTimer clock;
+    clock.start();
+    QTest::mouseClick(child<QPushButton>(e, "evaluate"), Qt::LeftButton);
+    QVERIFY(e->isEvaluating());
+    QVERIFY(done.wait(kGenerateTimeoutMs) || !failed.isEmpty());
+    if (!failed.isEmpty()) {
+        QFAIL(qPrintable(failed.front().at(1).toString()));
+    }
+    const gui::Evaluation& r = e->result();
+    QCOMPARE(r.rows.size(), 2); // Chamfer and EMD
+    for (const gui::MetricRow& m : r.rows) {
+        QVERIFY(std::isfinite(m.nna) && m.nna >= 0.0 && m.nna <= 1.0);
+        QVERIFY(std::isfinite(m.cov) && m.cov >= 0.0 && m.cov <= 1.0);
+        QVERIFY(std::isfinite(m.mmd) && m.mmd >= 0.0);
+    }
+    QCOMPARE(e->table()->rowCount(), 2);
+    QVERIFY(r.realClouds.count > 0);
+    QCOMPARE(r.generatedClouds.count, r.realClouds.count);
+    qInfo("evaluate: %d held-out clouds in %lld ms, CD 1-NNA %.3f, EMD 1-NNA %.3f", r.realClouds.count,
+        static_cast<long long>(clock.elapsed()), r.rows[0].nna, r.rows[1].nna);
+    screenshot("evaluate");
 }
 
 void TestStudioWindow::exportMp4()

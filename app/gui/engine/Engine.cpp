@@ -10,6 +10,8 @@
 #include "wfm/flow/TrainConfig.h"
 #include "wfm/flow/Trainer.h"
 #include "wfm/io/Readers.h"
+#include "wfm/metrics/NicheClassifier.h"
+#include "wfm/metrics/SetMetrics.h"
 #include "wfm/ot/BuresWasserstein.h"
 #include "wfm/ot/Sinkhorn.h"
 #include "wfm/ot/TransportMap.h"
@@ -202,7 +204,7 @@ QVector<DeviceChoice> deviceChoices()
     return out;
 }
 
-LoadedData loadData(const QString& specText, int previewCount)
+LoadedData loadData(const QString& specText, int previewCount, int galleryCount)
 {
     const auto t0 = std::chrono::steady_clock::now();
     LoadedData out;
@@ -235,6 +237,15 @@ LoadedData loadData(const QString& specText, int previewCount)
         }
         const data::PointCloudDataset sub = d.subset(idx);
         out.clouds = cloudSnapshot(sub.points, sub.weights, sub.labels, sub.labelNames);
+        if (galleryCount > 0) {
+            // The gallery shows the first samples, in dataset order.
+            std::vector<std::int64_t> first;
+            for (std::int64_t k = 0; k < std::min<std::int64_t>(d.count(), galleryCount); ++k) {
+                first.push_back(k);
+            }
+            const data::PointCloudDataset g = d.subset(first);
+            out.gallery = cloudSnapshot(g.points, g.weights, g.labels, g.labelNames);
+        }
     }
     out.seconds = secondsSince(t0);
     return out;
@@ -493,6 +504,128 @@ Samples geodesic(const LoadedData& data, int i, int j, int frames)
             out.cloudFrames.push_back(cloudSnapshot(points, weights, labels, names));
         }
         out.clouds = out.cloudFrames.back();
+    }
+    out.seconds = secondsSince(t0);
+    return out;
+}
+
+namespace {
+
+/// At most m live points per cloud, a seeded uniform subset; uniform weights.
+std::pair<torch::Tensor, torch::Tensor> subsampleClouds(
+    const torch::Tensor& points, const torch::Tensor& weights, std::int64_t m, std::uint64_t seed)
+{
+    const std::int64_t K = points.size(0);
+    const std::int64_t d = points.size(2);
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+    const torch::Tensor live = (weights > 0).sum(1).to(torch::kLong);
+    const std::int64_t N = std::min<std::int64_t>(m, live.max().item<std::int64_t>());
+    torch::Tensor P = torch::zeros({ K, N, d }, torch::kFloat);
+    torch::Tensor W = torch::zeros({ K, N }, torch::kFloat);
+    for (std::int64_t k = 0; k < K; ++k) {
+        const std::int64_t n = live[k].item<std::int64_t>();
+        const std::int64_t take = std::min(n, N);
+        // Live points fill the first slots of a row.
+        const torch::Tensor idx = at::randperm(n, gen, torch::kLong).narrow(0, 0, take);
+        P[k].narrow(0, 0, take).copy_(points[k].to(torch::kFloat).index_select(0, idx));
+        W[k].narrow(0, 0, take).fill_(1.0f / static_cast<float>(take));
+    }
+    return { P, W };
+}
+
+MetricRow metricRow(const metrics::SetMetricsResult& r)
+{
+    return { qstr(r.distance), r.nna, r.cov, r.mmd };
+}
+
+bool isNicheSpec(const std::string& spec)
+{
+    return spec.rfind("builtin:tissue", 0) == 0 || spec.rfind("h5ad:", 0) == 0 || spec.rfind("csv:", 0) == 0;
+}
+
+} // namespace
+
+Evaluation evaluate(const Model& model, const EvaluateOptions& o)
+{
+    wfm::initThreads();
+    const auto t0 = std::chrono::steady_clock::now();
+    torch::NoGradGuard noGrad;
+    Evaluation out;
+    const int maxRef = std::max(2, o.maxReference);
+    auto first = [&](std::int64_t count) {
+        std::vector<std::int64_t> idx;
+        for (std::int64_t k = 0; k < std::min<std::int64_t>(count, maxRef); ++k) {
+            idx.push_back(k);
+        }
+        return idx;
+    };
+    if (model.gaussians) {
+        const flow::TrainConfig& config = model.gaussians->config();
+        const data::GaussianDataset all = flow::loadConfigGaussians(config);
+        const data::GaussianDataset test = all.split(config.data.testFraction, config.data.splitSeed).test;
+        WFM_CHECK(test.count() > 0, "the run has no held-out split (data.test_fraction = 0)");
+        const std::vector<std::int64_t> idx = first(test.count());
+        const torch::Tensor sel = torch::tensor(idx, torch::kLong);
+        const torch::Tensor rm = test.means.index_select(0, sel), rc = test.covariances.index_select(0, sel);
+        flow::GenerateRequest r;
+        r.count = static_cast<std::int64_t>(idx.size());
+        r.seed = o.seed;
+        if (test.hasLabels() && test.labelNames == model.gaussians->labelNames()) {
+            const torch::Tensor l = test.labels.index_select(0, sel);
+            r.labels.assign(l.data_ptr<std::int64_t>(), l.data_ptr<std::int64_t>() + l.numel());
+        }
+        const flow::GeneratedGaussians g = model.gaussians->generate(r);
+        out.gaussian = true;
+        out.reference = qstr(config.data.spec) + QStringLiteral(" (held-out split, %1 of %2)").arg(idx.size()).arg(test.count());
+        out.rows.push_back(metricRow(metrics::evaluateGaussians(g.means.to(torch::kDouble),
+            g.covariances.to(torch::kDouble), rm.to(torch::kDouble), rc.to(torch::kDouble))));
+        out.realGaussians = gaussianSnapshot(rm, rc, test.hasLabels() ? test.labels.index_select(0, sel) : torch::Tensor(),
+            test.labelNames);
+        out.generatedGaussians = gaussianSnapshot(g.means, g.covariances, g.labels, model.gaussians->labelNames());
+    } else {
+        WFM_CHECK(model.clouds != nullptr, "no model to evaluate");
+        const flow::TrainConfig& config = model.clouds->config();
+        const data::PointCloudDataset all = data::loadPointClouds(config.data.spec);
+        const data::DatasetSplit split = all.split(config.data.testFraction, config.data.splitSeed);
+        WFM_CHECK(split.test.count() > 0, "the run has no held-out split (data.test_fraction = 0)");
+        const data::PointCloudDataset ref = split.test.subset(first(split.test.count()));
+        const std::int64_t R = ref.count();
+        flow::GenerateRequest r;
+        r.count = R;
+        r.seed = o.seed;
+        const bool labelled = ref.hasLabels() && !model.clouds->labelNames().empty()
+            && ref.labelNames == model.clouds->labelNames();
+        if (labelled) {
+            r.labels.assign(ref.labels.data_ptr<std::int64_t>(), ref.labels.data_ptr<std::int64_t>() + R);
+        }
+        // Generated clouds need no more points than the metrics use.
+        const std::int64_t metricPoints = std::max(o.chamferPoints, o.emdPoints);
+        const torch::Tensor sizes = ref.sizes.clamp_max(metricPoints).to(torch::kLong);
+        r.sizes.assign(sizes.data_ptr<std::int64_t>(), sizes.data_ptr<std::int64_t>() + R);
+        if (ref.hasCond()) {
+            r.cond = ref.cond;
+        }
+        const flow::GeneratedClouds g = model.clouds->generate(r);
+        out.reference = qstr(config.data.spec) + QStringLiteral(" (held-out split, %1 of %2)").arg(R).arg(split.test.count());
+        const auto [gp, gw] = subsampleClouds(g.points, g.weights, o.chamferPoints, o.seed * 2 + 1);
+        const auto [rp, rw] = subsampleClouds(ref.points, ref.weights, o.chamferPoints, o.seed * 2 + 2);
+        out.rows.push_back(metricRow(metrics::evaluateClouds(gp, gw, rp, rw, metrics::Distance::Chamfer)));
+        if (o.emdPoints > 0) {
+            const auto [ge, gew] = subsampleClouds(g.points, g.weights, o.emdPoints, o.seed * 2 + 3);
+            const auto [re, rew] = subsampleClouds(ref.points, ref.weights, o.emdPoints, o.seed * 2 + 4);
+            out.rows.push_back(metricRow(metrics::evaluateClouds(ge, gew, re, rew, metrics::Distance::Emd)));
+        }
+        if (labelled && isNicheSpec(config.data.spec)) {
+            const metrics::NicheClassifier clf = metrics::NicheClassifier::train(split.train);
+            const metrics::NicheAccuracyReport report
+                = metrics::evaluateGeneratedNiches(clf, ref, g.points, g.weights, g.labels);
+            out.hasNiche = true;
+            out.nicheReal = report.realAccuracy;
+            out.nicheGenerated = report.generatedAccuracy;
+            out.nicheChance = report.chance;
+        }
+        out.realClouds = cloudSnapshot(ref.points, ref.weights, ref.hasLabels() ? ref.labels : torch::Tensor(), ref.labelNames);
+        out.generatedClouds = cloudSnapshot(g.points, g.weights, g.labels, model.clouds->labelNames());
     }
     out.seconds = secondsSince(t0);
     return out;

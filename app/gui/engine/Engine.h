@@ -57,10 +57,12 @@ struct LoadedData
     QString error;              ///< non-empty when loading failed (set by background tasks)
     CloudSnapshot clouds;       ///< the first `previewCount` clouds (point-cloud data)
     GaussianSnapshot gaussians; ///< up to 400 Gaussians (Gaussian data)
+    CloudSnapshot gallery;      ///< the first `galleryCount` clouds, for the thumbnail gallery
     double seconds = 0.0;
 };
-/// Loads `spec` (Gaussian specs as Gaussians). Throws on bad specs or data.
-LoadedData loadData(const QString& spec, int previewCount);
+/// Loads `spec` (Gaussian specs as Gaussians). `previewCount` clouds spread over the dataset
+/// go to `clouds` (the viewport), the first `galleryCount` to `gallery`. Throws on bad specs or data.
+LoadedData loadData(const QString& spec, int previewCount, int galleryCount = 0);
 
 /// The settings the training form edits; everything else comes from `baseJson` (a preset or a
 /// loaded config; empty = the engine's defaults) and is kept.
@@ -153,6 +155,41 @@ Samples generate(const Model& model, const GenerateOptions& options);
 /// Gaussians: the Bures-Wasserstein (McCann) geodesic. Throws ConfigError for bad indices.
 Samples geodesic(const LoadedData& data, int i, int j, int frames);
 
+/// What the Evaluate tab computes.
+struct EvaluateOptions
+{
+    int maxReference = 64;  ///< held-out distributions compared (the first ones); as many are generated
+    int chamferPoints = 128; ///< points per cloud for Chamfer (a seeded random subset)
+    int emdPoints = 64;      ///< points per cloud for exact EMD; 0 = no EMD
+    quint64 seed = 0;
+};
+struct MetricRow
+{
+    QString distance; ///< chamfer, emd, bures_wasserstein
+    double nna = 0.0;
+    double cov = 0.0;
+    double mmd = 0.0;
+};
+/// Metrics of a model's samples against the held-out split of its run's data (the run's
+/// data.test_fraction and data.split_seed), and both sets for display.
+struct Evaluation
+{
+    QString error; ///< non-empty when evaluation failed (set by background tasks)
+    QString reference; ///< what the reference set is
+    bool gaussian = false;
+    QVector<MetricRow> rows;
+    bool hasNiche = false;
+    double nicheReal = 0.0, nicheGenerated = 0.0, nicheChance = 0.0;
+    CloudSnapshot realClouds, generatedClouds;
+    GaussianSnapshot realGaussians, generatedGaussians;
+    double seconds = 0.0;
+};
+/// Generates as many samples as the reference has (labels of a conditional model follow the
+/// reference) and computes 1-NNA, COV and MMD under Chamfer and exact EMD (clouds) or
+/// Bures-Wasserstein (Gaussians); niche label accuracy for niche data (tissue, h5ad, csv) with
+/// labels. Throws ConfigError when the run has no held-out split.
+Evaluation evaluate(const Model& model, const EvaluateOptions& options);
+
 /// Writes the final samples as .npz (point clouds: points/weights/labels; Gaussians:
 /// means/covariances/labels), atomically. Throws on failure.
 void writeSamplesNpz(const Samples& samples, const QString& path);
@@ -207,3 +244,4 @@ Q_DECLARE_METATYPE(wfm::gui::Samples)
 Q_DECLARE_METATYPE(wfm::gui::ProgressInfo)
 Q_DECLARE_METATYPE(wfm::gui::RunInfo)
 Q_DECLARE_METATYPE(wfm::gui::RunOutcome)
+Q_DECLARE_METATYPE(wfm::gui::Evaluation)
