@@ -601,7 +601,7 @@ void TestPointCloudDataset::parseSpecErrors_data()
     QTest::addColumn<QString>("expected");
     QTest::newRow("empty") << "" << "empty";
     QTest::newRow("no-scheme") << "clouds.txt" << "no scheme";
-    QTest::newRow("unknown-scheme") << "hdf:x.h5" << "unknown scheme 'hdf' (valid: builtin, npy, npz";
+    QTest::newRow("unknown-scheme") << "hdf:x.h5" << "unknown scheme 'hdf' (valid: builtin, csv, idx, npy, npz";
     QTest::newRow("empty-name") << "builtin:?count=1" << "empty dataset name";
     QTest::newRow("empty-path") << "npz:" << "empty path";
     QTest::newRow("no-equals") << "builtin:rings?count" << "not key=value";
