@@ -55,6 +55,7 @@ struct BenchArgs
     std::string minibatch = "chamfer";
     std::string map = "rounded";
     std::string data;
+    bool mixed = false;
     // generate
     std::string run;
     int num = 64;
@@ -301,6 +302,7 @@ int runTrainStep(const BenchArgs& a)
     }
     so.innerOt.setEps(a.eps).setIterations(a.iters);
     so.map = ot::parseMapKind(a.map);
+    so.mixedPrecision = a.mixed;
     auto gen = at::make_generator<at::CPUGeneratorImpl>(0);
 
     std::vector<double> total, mb, inner, model, losses;
@@ -327,7 +329,7 @@ int runTrainStep(const BenchArgs& a)
     out["environment"] = environment(device);
     out["sizes"] = { { "batch", a.batch }, { "points_max", a.points }, { "dim", ds.dim() },
         { "width", a.width }, { "blocks", a.blocks }, { "heads", a.heads }, { "mlp", a.mlp },
-        { "iters", a.iters }, { "eps", a.eps }, { "minibatch", a.minibatch }, { "map", a.map },
+        { "iters", a.iters }, { "eps", a.eps }, { "minibatch", a.minibatch }, { "map", a.map }, { "mixed_precision", so.mixedPrecision && flow::mixedPrecisionSupported(device) },
         { "data", spec }, { "parameters", net->parameterCount() } };
     out["step_seconds"] = median(total);
     out["step_seconds_all"] = total;
@@ -437,6 +439,7 @@ Runner addBenchCommand(CLI::App& app)
     cmd->add_option("--warmup", a->warmup, "train-step: untimed steps first")->capture_default_str();
     cmd->add_option("--minibatch", a->minibatch, "train-step: chamfer or none")->capture_default_str();
     cmd->add_option("--map", a->map, "train-step: rounded, argmax, sampled or barycentric")->capture_default_str();
+    cmd->add_flag("--mixed", a->mixed, "train-step: bfloat16 autocast for the model (CUDA, or CPUs with AMX / AVX-512 BF16)");
     cmd->add_option("--data", a->data, "train-step: dataset SPEC (default: built-in clouds of --points/2 to --points points)");
     cmd->add_option("--run", a->run, "generate: run folder");
     cmd->add_option("--num", a->num, "generate: samples per repetition")->capture_default_str();

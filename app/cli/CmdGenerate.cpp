@@ -7,15 +7,16 @@
 #include "wfm/data/DataSpec.h"
 #include "wfm/data/Npy.h"
 #include "wfm/data/GaussianDataset.h"
-#include "wfm/flow/GaussianFlow.h"
+#include "wfm/flow/Evaluate.h"
 #include "wfm/flow/GaussianGenerator.h"
 #include "wfm/flow/Generate.h"
+#include "wfm/flow/TrainStep.h"
 #include "wfm/flow/Trainer.h"
-#include "wfm/metrics/NicheClassifier.h"
 #include "wfm/metrics/SetMetrics.h"
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <iostream>
 #include <memory>
@@ -37,6 +38,7 @@ struct GenerateArgs
     std::uint64_t seed = 0;
     std::string device;
     bool raw = false;
+    bool mixed = false;
     std::string cond;
 };
 
@@ -53,6 +55,7 @@ flow::GenerateRequest makeRequest(const GenerateArgs& a, const std::vector<std::
     r.trajectory = a.trajectory;
     r.seed = a.seed;
     r.ema = !a.raw;
+    r.mixedPrecision = a.mixed;
     if (a.label == "none" || a.label == "null") {
         r.label = flow::GenerateRequest::kNullLabel;
     } else if (a.label.empty() || a.label == "random") {
@@ -157,34 +160,10 @@ struct EvaluateArgs
     std::uint64_t seed = 0;
     std::string device;
     std::string niche = "auto";
+    bool raw = false;
+    bool mixed = false;
+    std::int64_t maxReference = 0;
 };
-
-/// Niche datasets (tissue, AnnData, CSV) get the label-accuracy metric by default.
-bool isNicheSpec(const std::string& spec)
-{
-    return spec.rfind("builtin:tissue", 0) == 0 || spec.rfind("h5ad:", 0) == 0 || spec.rfind("csv:", 0) == 0;
-}
-
-/// At most m live points per cloud, chosen uniformly without replacement (seeded); uniform weights.
-std::pair<torch::Tensor, torch::Tensor> subsample(
-    const torch::Tensor& points, const torch::Tensor& weights, std::int64_t m, std::uint64_t seed)
-{
-    const int64_t K = points.size(0);
-    const int64_t d = points.size(2);
-    auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-    auto live = (weights > 0).sum(1).to(torch::kLong);
-    const int64_t N = std::min<int64_t>(m, live.max().item<int64_t>());
-    auto P = torch::zeros({ K, N, d }, torch::kFloat);
-    auto W = torch::zeros({ K, N }, torch::kFloat);
-    for (int64_t k = 0; k < K; ++k) {
-        const int64_t n = live[k].item<int64_t>();
-        const int64_t take = std::min(n, N);
-        auto idx = at::randperm(n, gen, torch::kLong).narrow(0, 0, take);
-        P[k].narrow(0, 0, take).copy_(points[k].index_select(0, idx));
-        W[k].narrow(0, 0, take).fill_(1.0f / static_cast<float>(take));
-    }
-    return { P, W };
-}
 
 nlohmann::json metricsJson(const metrics::SetMetricsResult& r)
 {
@@ -192,70 +171,51 @@ nlohmann::json metricsJson(const metrics::SetMetricsResult& r)
         { "generated", r.generated }, { "reference", r.reference } };
 }
 
+flow::EvaluateOptions evaluateOptions(const EvaluateArgs& a)
+{
+    flow::EvaluateOptions o;
+    o.count = a.num;
+    o.maxReference = a.maxReference;
+    o.steps = a.steps;
+    if (!a.integrator.empty()) {
+        o.integrator = flow::parseIntegrator(a.integrator);
+    }
+    o.guidance = a.guidance;
+    o.chamferPoints = a.maxPoints;
+    o.emdPoints = a.emdPoints;
+    o.emd = flow::parseEmdMode(a.emd);
+    o.niche = a.niche == "on" ? flow::NicheMode::On : a.niche == "off" ? flow::NicheMode::Off : flow::NicheMode::Auto;
+    o.seed = a.seed;
+    o.ema = !a.raw;
+    o.mixedPrecision = a.mixed;
+    return o;
+}
+
 int runEvaluateGaussians(const EvaluateArgs& a)
 {
     const double t0 = nowSeconds();
     auto gen = flow::loadGaussianGenerator(a.run, a.device);
-    const auto& config = gen->config();
-    data::GaussianDataset ref;
-    std::string refName;
-    if (a.spec.empty()) {
-        auto all = flow::loadConfigGaussians(config);
-        ref = all.split(config.data.testFraction, config.data.splitSeed).test;
-        refName = config.data.spec + " (held-out split)";
-        if (ref.count() == 0) {
-            throw ConfigError("run '" + a.run + "' has no held-out split (data.test_fraction = 0): pass --data SPEC");
-        }
-    } else {
-        ref = data::loadGaussians(a.spec);
-        refName = a.spec;
-    }
-    if (ref.dim() != gen->dim()) {
-        throw ConfigError("reference data has dimension " + std::to_string(ref.dim()) + ", the model "
-            + std::to_string(gen->dim()));
-    }
-    const int64_t R = ref.count();
-    const int64_t K = a.num > 0 ? a.num : R;
-    flow::GenerateRequest req;
-    req.count = K;
-    req.steps = a.steps;
-    if (!a.integrator.empty()) {
-        req.integrator = flow::parseIntegrator(a.integrator);
-    }
-    req.guidance = a.guidance;
-    req.seed = a.seed;
-    const bool labelled = !gen->labelNames().empty() && ref.hasLabels() && ref.labelNames == gen->labelNames();
-    if (labelled) {
-        for (int64_t k = 0; k < K; ++k) {
-            req.labels.push_back(ref.labels[k % R].item<int64_t>());
-        }
-    }
-    const double g0 = nowSeconds();
-    auto g = gen->generate(req);
-    const double genSeconds = nowSeconds() - g0;
-    auto covs = g.covariances.to(torch::kDouble);
-    const auto eig = torch::linalg::eigvalsh(covs, "L");
-    const bool allPd = (eig.min() > 0).item<bool>();
+    const bool heldOut = a.spec.empty();
+    const auto ref = heldOut ? flow::heldOutGaussians(gen->config()) : data::loadGaussians(a.spec);
+    const std::string refName = heldOut ? gen->config().data.spec + " (held-out split)" : a.spec;
+    const auto e = flow::evaluateGaussians(*gen, ref, refName, evaluateOptions(a));
     nlohmann::json out;
     out["run"] = a.run;
     out["kind"] = "gaussians";
-    out["reference"] = refName;
-    out["generated"] = K;
-    out["reference_count"] = R;
-    out["dim"] = ref.dim();
-    out["steps"] = req.steps > 0 ? req.steps : config.generate.steps;
-    out["integrator"] = flow::integratorName(req.integrator.value_or(config.generate.integrator));
-    out["generation_seconds"] = genSeconds;
-    out["all_covariances_pd"] = allPd;
-    out["min_eigenvalue"] = eig.min().item<double>();
-    out["metrics"] = { { "bures_wasserstein",
-        metricsJson(metrics::evaluateGaussians(g.means.to(torch::kDouble), covs,
-            ref.means.to(torch::kDouble), ref.covariances.to(torch::kDouble))) } };
-    // The known mean-covariance relationship of a built-in family, on generated and held-out data.
-    const auto relGen = flow::builtinRelationshipErrors(config.data.spec, g.means, g.covariances);
-    if (!relGen.empty()) {
-        out["relationship_generated"] = relGen;
-        out["relationship_reference"] = flow::builtinRelationshipErrors(config.data.spec, ref.means, ref.covariances);
+    out["reference"] = e.referenceName;
+    out["generated"] = e.generated.means.size(0);
+    out["reference_count"] = e.reference.count();
+    out["dim"] = e.reference.dim();
+    out["steps"] = e.steps;
+    out["integrator"] = flow::integratorName(e.integrator);
+    out["weights"] = a.raw ? "raw" : "ema";
+    out["generation_seconds"] = e.generationSeconds;
+    out["all_covariances_pd"] = e.allPositiveDefinite;
+    out["min_eigenvalue"] = e.minEigenvalue;
+    out["metrics"] = { { "bures_wasserstein", metricsJson(e.buresWasserstein) } };
+    if (!e.relationshipGenerated.empty()) {
+        out["relationship_generated"] = e.relationshipGenerated;
+        out["relationship_reference"] = e.relationshipReference;
     }
     out["seconds"] = nowSeconds() - t0;
     writeFileAtomically(a.out, out.dump(2) + "\n");
@@ -271,124 +231,62 @@ int runEvaluate(const EvaluateArgs& a)
     if (a.emd != "exact" && a.emd != "entropic" && a.emd != "none") {
         throw UsageError("evaluate: --emd must be exact, entropic or none");
     }
-    if (a.maxPoints < 1 || a.emdPoints < 1) {
-        throw UsageError("evaluate: --max-points and --emd-points must be >= 1");
+    if (a.niche != "auto" && a.niche != "on" && a.niche != "off") {
+        throw UsageError("evaluate: --niche must be auto, on or off");
+    }
+    if (a.maxPoints < 1 || a.emdPoints < 1 || a.maxReference < 0) {
+        throw UsageError("evaluate: --max-points and --emd-points must be >= 1, --max-reference >= 0");
     }
     if (flow::readCheckpointConfig(a.run).kind == flow::ModelKind::Gaussians) {
         return runEvaluateGaussians(a);
     }
     const double t0 = nowSeconds();
     auto gen = flow::loadCloudGenerator(a.run, a.device);
-    const auto& config = gen->config();
     // Reference: the held-out split of the run's data, or a whole other dataset.
-    data::PointCloudDataset ref;
-    std::string refName;
-    if (a.spec.empty()) {
-        auto all = data::loadPointClouds(config.data.spec);
-        ref = all.split(config.data.testFraction, config.data.splitSeed).test;
-        refName = config.data.spec + " (held-out split)";
-        if (ref.count() == 0) {
-            throw ConfigError("run '" + a.run + "' has no held-out split (data.test_fraction = 0): pass --data SPEC");
-        }
-    } else {
-        ref = data::loadPointClouds(a.spec);
-        refName = a.spec;
-    }
-    if (ref.dim() != gen->dim()) {
-        throw ConfigError("reference data has dimension " + std::to_string(ref.dim()) + ", the model "
-            + std::to_string(gen->dim()));
-    }
-    const int64_t R = ref.count();
-    const int64_t K = a.num > 0 ? a.num : R;
-    flow::GenerateRequest req;
-    req.count = K;
-    req.steps = a.steps;
-    if (!a.integrator.empty()) {
-        req.integrator = flow::parseIntegrator(a.integrator);
-    }
-    req.guidance = a.guidance;
-    req.seed = a.seed;
-    // Sizes (and labels, for a conditional model) follow the reference set, cycled.
-    const bool labelled = !gen->labelNames().empty() && ref.hasLabels()
-        && ref.labelNames == gen->labelNames();
-    // Generated clouds need no more points than the metrics use.
-    const int64_t metricPoints = std::max(a.maxPoints, a.emd == "none" ? 0 : a.emdPoints);
-    for (int64_t k = 0; k < K; ++k) {
-        req.sizes.push_back(std::min(ref.size(k % R), metricPoints));
-        if (labelled) {
-            req.labels.push_back(ref.labels[k % R].item<int64_t>());
-        }
-    }
-    if (ref.hasCond()) {
-        req.cond = ref.cond.index_select(0, torch::arange(K, torch::kLong).remainder(R));
-    }
-    const double g0 = nowSeconds();
-    auto g = gen->generate(req);
-    const double genSeconds = nowSeconds() - g0;
+    const bool heldOut = a.spec.empty();
+    const auto ref = heldOut ? flow::heldOutClouds(gen->config()) : data::loadPointClouds(a.spec);
+    const std::string refName = heldOut ? gen->config().data.spec + " (held-out split)" : a.spec;
+    const auto e = flow::evaluateClouds(*gen, ref, refName, evaluateOptions(a));
 
     nlohmann::json out;
     out["run"] = a.run;
-    out["reference"] = refName;
-    out["generated"] = K;
-    out["reference_count"] = R;
-    out["generated_sizes"] = { { "min", *std::min_element(req.sizes.begin(), req.sizes.end()) },
-        { "max", *std::max_element(req.sizes.begin(), req.sizes.end()) } };
-    out["sizes"] = { { "min", ref.sizes.min().item<int64_t>() }, { "max", ref.sizes.max().item<int64_t>() },
-        { "mean", ref.sizes.to(torch::kDouble).mean().item<double>() } };
-    out["steps"] = req.steps > 0 ? req.steps : config.generate.steps;
-    out["integrator"] = flow::integratorName(req.integrator.value_or(config.generate.integrator));
-    out["guidance"] = std::isnan(a.guidance) ? config.generate.guidance : a.guidance;
-    out["generation_seconds"] = genSeconds;
+    out["reference"] = e.referenceName;
+    out["generated"] = e.generated.points.size(0);
+    out["reference_count"] = e.reference.count();
+    out["reference_available"] = e.heldOutCount;
+    out["generated_sizes"] = { { "min", *std::min_element(e.generatedSizes.begin(), e.generatedSizes.end()) },
+        { "max", *std::max_element(e.generatedSizes.begin(), e.generatedSizes.end()) } };
+    out["sizes"] = { { "min", e.reference.sizes.min().item<int64_t>() }, { "max", e.reference.sizes.max().item<int64_t>() },
+        { "mean", e.reference.sizes.to(torch::kDouble).mean().item<double>() } };
+    out["steps"] = e.steps;
+    out["integrator"] = flow::integratorName(e.integrator);
+    out["guidance"] = e.guidance;
+    out["weights"] = a.raw ? "raw" : "ema";
+    out["mixed_precision"] = a.mixed && flow::mixedPrecisionSupported(gen->device());
+    out["generation_seconds"] = e.generationSeconds;
     out["metric_points"] = { { "chamfer", a.maxPoints }, { "emd", a.emdPoints } };
-
-    auto [gp, gw] = subsample(g.points, g.weights, a.maxPoints, a.seed * 2 + 1);
-    auto [rp, rw] = subsample(ref.points, ref.weights, a.maxPoints, a.seed * 2 + 2);
     nlohmann::json metrics = nlohmann::json::object();
-    metrics["chamfer"] = metricsJson(metrics::evaluateClouds(gp, gw, rp, rw, metrics::Distance::Chamfer));
-    if (a.emd != "none") {
-        auto [ge, gew] = subsample(g.points, g.weights, a.emdPoints, a.seed * 2 + 3);
-        auto [re, rew] = subsample(ref.points, ref.weights, a.emdPoints, a.seed * 2 + 4);
-        const auto dist = a.emd == "exact" ? metrics::Distance::Emd : metrics::Distance::EntropicEmd;
-        metrics["emd"] = metricsJson(metrics::evaluateClouds(ge, gew, re, rew, dist));
+    metrics["chamfer"] = metricsJson(e.chamfer);
+    if (e.emd) {
+        metrics["emd"] = metricsJson(*e.emd);
     }
     out["metrics"] = metrics;
-    if (labelled) {
-        // Per label: generated clouds of that label against held-out clouds of that label (CD).
+    if (e.labelled) {
         nlohmann::json per = nlohmann::json::object();
-        double sum = 0;
-        int count = 0;
-        auto genLabels = g.labels;
-        for (int64_t l = 0; l < static_cast<int64_t>(gen->labelNames().size()); ++l) {
-            auto gi = (genLabels == l).nonzero().view(-1);
-            auto ri = (ref.labels == l).nonzero().view(-1);
-            if (gi.numel() < 1 || ri.numel() < 1 || gi.numel() + ri.numel() < 3) {
-                continue;
-            }
-            auto r = metrics::evaluateClouds(gp.index_select(0, gi), gw.index_select(0, gi),
-                rp.index_select(0, ri), rw.index_select(0, ri), metrics::Distance::Chamfer);
-            per[gen->labelNames()[l]] = metricsJson(r);
-            sum += r.nna;
-            ++count;
+        for (const auto& [name, r] : e.perLabel) {
+            per[name] = metricsJson(r);
         }
         out["per_label_chamfer"] = per;
-        out["mean_per_label_nna_chamfer"] = count > 0 ? sum / count : 0.0;
+        out["mean_per_label_nna_chamfer"] = e.meanPerLabelNna.value_or(0.0);
     }
-    const bool niche = a.niche == "on" || (a.niche == "auto" && isNicheSpec(config.data.spec));
-    if (niche && labelled) {
-        // A classifier trained on the real training niches predicts the centre's type; compare
-        // its accuracy on held-out real niches and on generated niches of the requested types.
-        auto all = data::loadPointClouds(config.data.spec);
-        auto train = all.split(config.data.testFraction, config.data.splitSeed).train;
-        auto clf = metrics::NicheClassifier::train(train);
-        auto report = metrics::evaluateGeneratedNiches(clf, ref, g.points, g.weights, g.labels);
-        out["niche_label_accuracy"] = { { "real", report.realAccuracy },
-            { "generated", report.generatedAccuracy }, { "chance", report.chance },
-            { "real_count", report.realCount }, { "generated_count", report.generatedCount },
-            { "classifier_train_accuracy", clf.trainAccuracy() } };
+    if (e.niche) {
+        const auto& r = e.niche->report;
+        out["niche_label_accuracy"] = { { "real", r.realAccuracy }, { "generated", r.generatedAccuracy },
+            { "chance", r.chance }, { "real_count", r.realCount }, { "generated_count", r.generatedCount },
+            { "classifier_train_accuracy", e.niche->classifierTrainAccuracy } };
     }
     out["seconds"] = nowSeconds() - t0;
-    const std::string text = out.dump(2) + "\n";
-    writeFileAtomically(a.out, text);
+    writeFileAtomically(a.out, out.dump(2) + "\n");
     printJson(out);
     return 0;
 }
@@ -412,6 +310,7 @@ Runner addGenerateCommand(CLI::App& app)
     cmd->add_option("--seed", a->seed, "Random seed");
     cmd->add_option("--device", a->device, "auto, cpu, cuda or cuda:N");
     cmd->add_flag("--raw", a->raw, "Use the raw weights instead of the EMA weights");
+    cmd->add_flag("--mixed", a->mixed, "bfloat16 autocast for the velocity field (CUDA, or CPUs with AMX / AVX-512 BF16)");
     cmd->add_option("--cond", a->cond, "Conditioning vectors .npy [K,c] (or [c] for all) for a model trained with cond");
     return [a]() { return runGenerate(*a); };
 }
@@ -425,6 +324,7 @@ Runner addEvaluateCommand(CLI::App& app)
     cmd->add_option("--out", a->out, "Output JSON")->required();
     cmd->add_option("--data", a->spec, "Reference dataset SPEC (default: the run's held-out split)");
     cmd->add_option("--num", a->num, "Generated samples (default: the reference count)");
+    cmd->add_option("--max-reference", a->maxReference, "Compare with the first N reference samples only (0 = all)");
     cmd->add_option("--steps", a->steps, "Integration steps");
     cmd->add_option("--integrator", a->integrator, "euler, midpoint or heun");
     cmd->add_option("--guidance", a->guidance, "Guidance scale");
@@ -434,6 +334,8 @@ Runner addEvaluateCommand(CLI::App& app)
     cmd->add_option("--niche", a->niche, "Niche label accuracy: auto (tissue, h5ad, csv data), on or off");
     cmd->add_option("--seed", a->seed, "Random seed");
     cmd->add_option("--device", a->device, "auto, cpu, cuda or cuda:N");
+    cmd->add_flag("--raw", a->raw, "Use the raw weights instead of the EMA weights");
+    cmd->add_flag("--mixed", a->mixed, "bfloat16 autocast for the velocity field (CUDA, or CPUs with AMX / AVX-512 BF16)");
     return [a]() { return runEvaluate(*a); };
 }
 

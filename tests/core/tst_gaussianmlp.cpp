@@ -1,8 +1,10 @@
 // Tests of the Gaussian velocity network (wfm/model/GaussianMlp.h): options JSON, shapes, an
 // exactly symmetric W, dependence on the lower triangle only, near-zero initial output, label
 // handling (null label, range checks), classifier-free guidance against separate forwards, the
-// parameter count by hand, clone() independence and gradients reaching every parameter.
+// parameter count by hand, clone() independence, gradients reaching every parameter and the
+// forward under bfloat16 autocast.
 #include "wfm/Error.h"
+#include "wfm/flow/TrainStep.h"
 #include "wfm/model/GaussianMlp.h"
 
 #include <QtTest>
@@ -11,12 +13,14 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 
 using wfm::ConfigError;
 using wfm::model::GaussianMlp;
 using wfm::model::GaussianMlpOptions;
 using wfm::model::GaussianVelocity;
+namespace flow = wfm::flow;
 
 namespace {
 
@@ -60,6 +64,7 @@ private Q_SLOTS:
     void parameterCount();
     void cloneIsIndependent();
     void gradientsReachEveryParameter();
+    void mixedPrecisionForward();
 };
 
 void TestGaussianMlp::optionsJson()
@@ -230,4 +235,31 @@ void TestGaussianMlp::gradientsReachEveryParameter()
 }
 
 QTEST_GUILESS_MAIN(TestGaussianMlp)
+// Under bfloat16 autocast the forward runs (layer norms take bfloat16 activations) and agrees
+// with float32 to bfloat16 accuracy; W stays exactly symmetric. Without bfloat16 units the
+// guard is off and the result is bit-identical.
+void TestGaussianMlp::mixedPrecisionForward()
+{
+    GaussianMlp net = smallModel(3, 2, 1.0);
+    const auto [m, S] = randomGaussians(16, 3);
+    const torch::Tensor t = torch::rand({ 16 });
+    const torch::Tensor labels = torch::randint(0, 3, { 16 }, torch::kLong);
+    const GaussianVelocity ref = net->forward(m, S, t, labels);
+    GaussianVelocity mixed;
+    {
+        flow::AutocastGuard guard(true, torch::Device(torch::kCPU));
+        mixed = net->forward(m, S, t, labels);
+    }
+    QVERIFY(torch::equal(mixed.W, mixed.W.transpose(1, 2)));
+    const torch::Tensor dm = mixed.dm.to(torch::kFloat), W = mixed.W.to(torch::kFloat);
+    if (!flow::mixedPrecisionSupported(torch::Device(torch::kCPU))) {
+        QVERIFY(torch::equal(dm, ref.dm) && torch::equal(W, ref.W));
+        return;
+    }
+    const double scale = std::max(ref.dm.abs().max().item<double>(), ref.W.abs().max().item<double>());
+    QVERIFY2(maxDiff(dm, ref.dm) < 0.05 * scale, qPrintable(QString::number(maxDiff(dm, ref.dm) / scale)));
+    QVERIFY2(maxDiff(W, ref.W) < 0.05 * scale, qPrintable(QString::number(maxDiff(W, ref.W) / scale)));
+    QVERIFY(maxDiff(dm, ref.dm) > 0.0); // the arithmetic did change
+}
+
 #include "tst_gaussianmlp.moc"

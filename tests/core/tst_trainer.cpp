@@ -1,26 +1,31 @@
 // The training loop and generation: config round trips and strict errors, the learning-rate
 // schedule against closed forms, learning on a tiny dataset, exact resume from a checkpoint,
 // pause/stop from another thread, integrators against closed-form flows, an oracle velocity
-// field that carries noise onto the target, and generation from a checkpoint.
+// field that carries noise onto the target, generation from a checkpoint, and evaluation
+// against the held-out split.
 
 #include "TestSupport.h"
 
 #include "wfm/Error.h"
 #include "wfm/data/DataSpec.h"
+#include "wfm/flow/Evaluate.h"
 #include "wfm/flow/GaussianFlow.h"
 #include "wfm/flow/Generate.h"
 #include "wfm/flow/TrainConfig.h"
 #include "wfm/flow/Trainer.h"
+#include "wfm/metrics/SetMetrics.h"
 
 #include <QTemporaryDir>
 #include <QtTest>
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -349,6 +354,87 @@ private Q_SLOTS:
         req.guidance = 2.5;
         auto c2 = loaded->generate(req);
         QVERIFY(!torch::equal(c1.points, c2.points));
+    }
+
+    // Seeded subsets: live points only (wherever they sit in the row), no repeats, uniform
+    // weights, every point a point of its cloud; the same seed gives the same subset.
+    void subsampleKeepsLivePoints()
+    {
+        auto points = torch::randn({ 3, 10, 2 });
+        auto weights = torch::zeros({ 3, 10 });
+        weights[0].fill_(0.1f);
+        weights[1].index_fill_(0, torch::tensor({ 1, 4, 8 }, torch::kLong), 1.0f / 3); // padding in between
+        weights[2].narrow(0, 0, 6).fill_(1.0f / 6);
+        const auto [P, W] = flow::subsampleClouds(points, weights, 5, 4);
+        QCOMPARE(P.sizes(), (torch::IntArrayRef { 3, 5, 2 }));
+        const std::int64_t expected[3] = { 5, 3, 5 };
+        for (std::int64_t k = 0; k < 3; ++k) {
+            const auto n = (W[k] > 0).sum().item<std::int64_t>();
+            QCOMPARE(n, expected[k]);
+            QVERIFY(std::abs(W[k].sum().item<double>() - 1.0) < 1e-6);
+            std::set<std::int64_t> used;
+            for (std::int64_t i = 0; i < n; ++i) {
+                // The index of the original live point it copies.
+                const auto hit = ((points[k] - P[k][i]).abs().sum(1) == 0).logical_and(weights[k] > 0).nonzero().view(-1);
+                QCOMPARE(hit.numel(), std::int64_t(1));
+                QVERIFY(used.insert(hit.item<std::int64_t>()).second);
+            }
+        }
+        const auto again = flow::subsampleClouds(points, weights, 5, 4);
+        QVERIFY(torch::equal(again.first, P));
+    }
+
+    // Evaluation against the held-out split: sizes and labels follow the reference, the
+    // metrics equal SetMetrics on the same subsets, per-label rows cover every label present,
+    // and comparing the held-out set with itself is perfect coverage with 1-NNA at most 1/2.
+    void evaluationFollowsTheReference()
+    {
+        QTemporaryDir dir;
+        const std::string run = dir.filePath("run").toStdString();
+        flow::Trainer t(tinyConfig(5), run);
+        t.run();
+        auto gen = flow::loadCloudGenerator(run);
+        const auto ref = flow::heldOutClouds(gen->config());
+        QCOMPARE(ref.count(), std::int64_t(6));
+        flow::EvaluateOptions o;
+        o.chamferPoints = 10;
+        o.emdPoints = 8;
+        o.seed = 3;
+        const auto e = flow::evaluateClouds(*gen, ref, "held-out", o);
+        QVERIFY(e.labelled);
+        QCOMPARE(e.generated.points.size(0), ref.count());
+        for (std::int64_t k = 0; k < ref.count(); ++k) {
+            QCOMPARE((e.generated.weights[k] > 0).sum().item<std::int64_t>(), std::min<std::int64_t>(ref.size(k), 10));
+            QCOMPARE(e.generated.labels[k].item<std::int64_t>(), ref.labels[k].item<std::int64_t>());
+        }
+        const auto [gp, gw] = flow::subsampleClouds(e.generated.points, e.generated.weights, 10, 7);
+        const auto [rp, rw] = flow::subsampleClouds(ref.points, ref.weights, 10, 8);
+        const auto direct = metrics::evaluateClouds(gp, gw, rp, rw, metrics::Distance::Chamfer);
+        QCOMPARE(e.chamfer.nna, direct.nna);
+        QCOMPARE(e.chamfer.mmd, direct.mmd);
+        QVERIFY(e.emd.has_value() && e.emd->distance == "emd");
+        std::set<std::string> present;
+        for (std::int64_t k = 0; k < ref.count(); ++k) {
+            present.insert(ref.labelNames[static_cast<std::size_t>(ref.labels[k].item<std::int64_t>())]);
+        }
+        double sum = 0;
+        for (const auto& [name, r] : e.perLabel) {
+            QVERIFY(present.count(name) == 1);
+            QCOMPARE(r.generated + r.reference, 2 * ((ref.labels == static_cast<std::int64_t>(
+                std::find(ref.labelNames.begin(), ref.labelNames.end(), name) - ref.labelNames.begin())).sum().item<std::int64_t>()));
+            sum += r.nna;
+        }
+        QVERIFY(!e.perLabel.empty());
+        QVERIFY(std::abs(*e.meanPerLabelNna - sum / e.perLabel.size()) < 1e-12);
+        QVERIFY(!e.niche.has_value()); // rings are not niche data
+        // Reference against itself: every reference cloud is covered.
+        const auto [sp, sw] = flow::subsampleClouds(ref.points, ref.weights, 10, 8);
+        const auto self = metrics::evaluateClouds(sp, sw, sp, sw, metrics::Distance::Chamfer);
+        QCOMPARE(self.cov, 1.0);
+        QVERIFY(self.nna <= 0.5 + 1e-12);
+        // A model of another dimension is refused with the name of the reference.
+        auto shapes = data::loadPointClouds("builtin:shapes3d?count=2&min=8&max=8");
+        EXPECT_THROW_MSG(ConfigError, flow::evaluateClouds(*gen, shapes, "shapes", o), "shapes", "dimension");
     }
 
     // A Gaussian run through the same loop: the spec selects the model, the loss falls, generated

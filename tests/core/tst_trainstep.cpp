@@ -5,6 +5,7 @@
 
 #include <QtTest>
 
+#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -129,6 +130,60 @@ private Q_SLOTS:
             }
         }
         QVERIFY2(last < 0.5 * first, qPrintable(QString("loss %1 -> %2").arg(first).arg(last)));
+    }
+
+    // bfloat16 autocast changes the forward's arithmetic, not its result beyond bfloat16
+    // rounding: the loss and the gradient agree with float32 to bfloat16 accuracy. Where the
+    // CPU has no bfloat16 units the switch is off and the results are bit-identical.
+    void mixedPrecisionAgreesWithFloat32()
+    {
+        model::SetTransformerOptions mo;
+        mo.setDim(3).setWidth(64).setBlocks(2).setHeads(4).setMlpWidth(128).setDropout(0.0).setNumLabels(3);
+        torch::manual_seed(21);
+        model::SetTransformer net(mo);
+        auto data = at::make_generator<at::CPUGeneratorImpl>(3);
+        flow::StepBatch b;
+        b.target = at::randn({ 6, 40, 3 }, data);
+        b.source = at::randn({ 6, 40, 3 }, data);
+        b.weights = torch::full({ 6, 40 }, 1.0f / 40);
+        b.weights[2].slice(0, 25).zero_();
+        b.weights[2].slice(0, 0, 25).fill_(1.0f / 25);
+        b.labels = torch::tensor({ 0, 1, 2, 0, 1, 2 }, torch::kLong);
+
+        auto lossAndGrad = [&](bool mixed) {
+            flow::StepOptions so;
+            so.innerOt.setEps(0.01).setIterations(50);
+            so.mixedPrecision = mixed;
+            auto gen = at::make_generator<at::CPUGeneratorImpl>(9);
+            net->zero_grad();
+            auto loss = flow::stepLoss(net, b, so, gen);
+            loss.backward();
+            std::vector<torch::Tensor> grads;
+            for (const auto& p : net->parameters()) {
+                grads.push_back(p.grad().flatten().clone());
+            }
+            return std::make_pair(loss.item<double>(), torch::cat(grads));
+        };
+        const auto [loss32, grad32] = lossAndGrad(false);
+        const auto [lossMixed, gradMixed] = lossAndGrad(true);
+        QCOMPARE(grad32.scalar_type(), torch::kFloat);
+        QCOMPARE(gradMixed.scalar_type(), torch::kFloat);
+        if (!flow::mixedPrecisionSupported(torch::Device(torch::kCPU))) {
+            QCOMPARE(lossMixed, loss32);
+            QVERIFY(torch::equal(gradMixed, grad32));
+            return;
+        }
+        // bfloat16 keeps 8 significant bits: a relative error of a few 1e-3 per product.
+        QVERIFY2(std::abs(lossMixed - loss32) < 2e-2 * loss32,
+            qPrintable(QString("loss %1 (float32) vs %2 (bfloat16)").arg(loss32).arg(lossMixed)));
+        QVERIFY2(lossMixed != loss32, "autocast did not change the arithmetic");
+        const double cosine = (grad32 * gradMixed).sum().item<double>()
+            / (grad32.norm().item<double>() * gradMixed.norm().item<double>());
+        QVERIFY2(cosine > 0.995, qPrintable(QString("gradient cosine %1").arg(cosine)));
+        const double relative = ((grad32 - gradMixed).norm() / grad32.norm()).item<double>();
+        QVERIFY2(relative < 0.1, qPrintable(QString("gradient relative error %1").arg(relative)));
+        // Autocast is scoped: nothing leaks out of the step.
+        QVERIFY(!at::autocast::is_cpu_enabled());
     }
 };
 

@@ -258,6 +258,41 @@ private Q_SLOTS:
         }
         QVERIFY_THROWS_EXCEPTION(wfm::ConfigError, parseMapKind("nearest"));
     }
+
+    // Displacement interpolation of a shuffled, translated copy: the assignment inverts the
+    // shuffle, x_t = x + t v exactly, the endpoints are x and a permutation of y, and with
+    // unequal sizes every source point still lands on a target point.
+    void displacementInterpolationOfATranslation()
+    {
+        auto x = torch::randn({ 40, 3 });
+        auto v = torch::tensor({ 0.25f, -0.5f, 0.1f });
+        auto perm = torch::randperm(40, torch::kLong);
+        auto y = (x + v).index_select(0, perm);
+        auto a = torch::full({ 40 }, 1.0f / 40);
+        const auto opt = SinkhornOptions().setEps(1e-4).setIterations(1000);
+        const auto path = displacementInterpolation(x, y, a, a, opt, MapKind::Rounded);
+        QCOMPARE(path.assignment.sizes(), (torch::IntArrayRef { 40 }));
+        QVERIFY(torch::equal(perm.index_select(0, path.assignment), torch::arange(40, torch::kLong)));
+        QVERIFY(torch::equal(path.at(0.0), x));
+        QVERIFY(torch::allclose(path.at(1.0), x + v, 1e-5, 1e-5));
+        QVERIFY(torch::allclose(path.at(0.3), x + 0.3 * v, 1e-5, 1e-5));
+        // 25 targets for 40 sources: every image is one of the targets.
+        auto y2 = torch::randn({ 25, 3 });
+        auto b2 = torch::full({ 25 }, 1.0f / 25);
+        const auto p2 = displacementInterpolation(x, y2, a, b2, opt, MapKind::Rounded);
+        for (int64_t i = 0; i < 40; ++i) {
+            const auto j = p2.assignment[i].item<int64_t>();
+            QVERIFY(j >= 0 && j < 25);
+            QVERIFY(torch::equal(p2.mapped[i], y2[j]));
+        }
+        // The barycentric map has no assignment; its images are plan means.
+        const auto pb = displacementInterpolation(x, y, a, a, opt, MapKind::Barycentric);
+        QVERIFY(!pb.assignment.defined());
+        const double blur = (pb.at(1.0) - (x + v)).abs().max().item<double>();
+        QVERIFY2(blur < 2e-2, qPrintable(QString("barycentric error %1").arg(blur)));
+        QVERIFY_THROWS_EXCEPTION(wfm::ConfigError, displacementInterpolation(x, torch::randn({ 5, 2 }), a,
+            torch::full({ 5 }, 0.2f), opt, MapKind::Rounded));
+    }
 };
 
 QTEST_GUILESS_MAIN(TestTransportMap)

@@ -26,6 +26,7 @@
 #include <QPlainTextEdit>
 #include <QProcess>
 #include <QPushButton>
+#include <QSet>
 #include <QSignalSpy>
 #include <QSlider>
 #include <QTableWidget>
@@ -389,13 +390,27 @@ void TestStudioWindow::galleriesAndEvaluate()
         QFAIL(qPrintable(failed.front().at(1).toString()));
     }
     const gui::Evaluation& r = e->result();
-    QCOMPARE(r.rows.size(), 2); // Chamfer and EMD
+    // Chamfer and EMD over all clouds, then Chamfer per label (one row per label, each named).
+    QVERIFY(r.rows.size() >= 2);
+    QCOMPARE(r.rows[0].distance, QStringLiteral("chamfer"));
+    QCOMPARE(r.rows[1].distance, QStringLiteral("emd"));
+    QSet<QString> perLabel;
+    for (int i = 2; i < r.rows.size(); ++i) {
+        const QString prefix = QStringLiteral("chamfer · ");
+        QVERIFY2(r.rows[i].distance.startsWith(prefix), qPrintable(r.rows[i].distance));
+        const QString label = r.rows[i].distance.mid(prefix.size());
+        const auto& names = r.realClouds.labelNames;
+        QVERIFY2(std::find(names.begin(), names.end(), label.toStdString()) != names.end(), qPrintable(label));
+        perLabel.insert(label);
+    }
+    QCOMPARE(perLabel.size(), r.rows.size() - 2);
+    QVERIFY(!r.realClouds.labelNames.empty() && !perLabel.isEmpty());
     for (const gui::MetricRow& m : r.rows) {
         QVERIFY(std::isfinite(m.nna) && m.nna >= 0.0 && m.nna <= 1.0);
         QVERIFY(std::isfinite(m.cov) && m.cov >= 0.0 && m.cov <= 1.0);
         QVERIFY(std::isfinite(m.mmd) && m.mmd >= 0.0);
     }
-    QCOMPARE(e->table()->rowCount(), 2);
+    QCOMPARE(e->table()->rowCount(), r.rows.size());
     QVERIFY(r.realClouds.count > 0);
     QCOMPARE(r.generatedClouds.count, r.realClouds.count);
     qInfo("evaluate: %d held-out clouds in %lld ms, CD 1-NNA %.3f, EMD 1-NNA %.3f", r.realClouds.count,

@@ -6,11 +6,11 @@
 #include "wfm/data/BuiltinFamilies.h"
 #include "wfm/data/DataSpec.h"
 #include "wfm/data/GaussianDataset.h"
+#include "wfm/flow/Evaluate.h"
 #include "wfm/flow/Integrator.h"
 #include "wfm/flow/TrainConfig.h"
 #include "wfm/flow/Trainer.h"
 #include "wfm/io/Readers.h"
-#include "wfm/metrics/NicheClassifier.h"
 #include "wfm/metrics/SetMetrics.h"
 #include "wfm/ot/BuresWasserstein.h"
 #include "wfm/ot/Sinkhorn.h"
@@ -484,8 +484,8 @@ Samples geodesic(const LoadedData& data, int i, int j, int frames)
         const torch::Tensor y = live(j);
         const torch::Tensor a = torch::full({ x.size(0) }, 1.0 / x.size(0), torch::kFloat32);
         const torch::Tensor b = torch::full({ y.size(0) }, 1.0 / y.size(0), torch::kFloat32);
-        const ot::SinkhornResult plan = ot::sinkhorn(x, y, a, b, ot::SinkhornOptions().setEps(0.002).setIterations(200));
-        const torch::Tensor tx = ot::transportMap(x, y, a, b, plan, ot::MapKind::Rounded).reshape({ x.size(0), c.dim });
+        const ot::DisplacementInterpolation path = ot::displacementInterpolation(
+            x, y, a, b, ot::SinkhornOptions().setEps(0.002).setIterations(200), ot::MapKind::Rounded);
         const std::int64_t n = std::max(x.size(0), y.size(0));
         auto padded = [&](const torch::Tensor& p) {
             return torch::constant_pad_nd(p, { 0, 0, 0, n - p.size(0) });
@@ -499,7 +499,7 @@ Samples geodesic(const LoadedData& data, int i, int j, int frames)
         const torch::Tensor labels = torch::tensor(std::vector<std::int64_t> { 0, 1, 2 }, torch::kInt64);
         for (int f = 0; f < frames; ++f) {
             const double t = static_cast<double>(f) / (frames - 1);
-            const torch::Tensor xt = torch::lerp(x, tx, t);
+            const torch::Tensor xt = path.at(t);
             const torch::Tensor points = torch::stack({ padded(x), padded(y), padded(xt) });
             out.cloudFrames.push_back(cloudSnapshot(points, weights, labels, names));
         }
@@ -511,36 +511,10 @@ Samples geodesic(const LoadedData& data, int i, int j, int frames)
 
 namespace {
 
-/// At most m live points per cloud, a seeded uniform subset; uniform weights.
-std::pair<torch::Tensor, torch::Tensor> subsampleClouds(
-    const torch::Tensor& points, const torch::Tensor& weights, std::int64_t m, std::uint64_t seed)
+MetricRow metricRow(const metrics::SetMetricsResult& r, const QString& label = {})
 {
-    const std::int64_t K = points.size(0);
-    const std::int64_t d = points.size(2);
-    auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-    const torch::Tensor live = (weights > 0).sum(1).to(torch::kLong);
-    const std::int64_t N = std::min<std::int64_t>(m, live.max().item<std::int64_t>());
-    torch::Tensor P = torch::zeros({ K, N, d }, torch::kFloat);
-    torch::Tensor W = torch::zeros({ K, N }, torch::kFloat);
-    for (std::int64_t k = 0; k < K; ++k) {
-        const std::int64_t n = live[k].item<std::int64_t>();
-        const std::int64_t take = std::min(n, N);
-        // Live points fill the first slots of a row.
-        const torch::Tensor idx = at::randperm(n, gen, torch::kLong).narrow(0, 0, take);
-        P[k].narrow(0, 0, take).copy_(points[k].to(torch::kFloat).index_select(0, idx));
-        W[k].narrow(0, 0, take).fill_(1.0f / static_cast<float>(take));
-    }
-    return { P, W };
-}
-
-MetricRow metricRow(const metrics::SetMetricsResult& r)
-{
-    return { qstr(r.distance), r.nna, r.cov, r.mmd };
-}
-
-bool isNicheSpec(const std::string& spec)
-{
-    return spec.rfind("builtin:tissue", 0) == 0 || spec.rfind("h5ad:", 0) == 0 || spec.rfind("csv:", 0) == 0;
+    return { label.isEmpty() ? qstr(r.distance) : qstr(r.distance) + QStringLiteral(" · ") + label, r.nna, r.cov,
+        r.mmd };
 }
 
 } // namespace
@@ -548,86 +522,52 @@ bool isNicheSpec(const std::string& spec)
 Evaluation evaluate(const Model& model, const EvaluateOptions& o)
 {
     wfm::initThreads();
-    const auto t0 = std::chrono::steady_clock::now();
-    torch::NoGradGuard noGrad;
+    flow::EvaluateOptions eo;
+    eo.maxReference = std::max(2, o.maxReference);
+    eo.chamferPoints = o.chamferPoints;
+    eo.emdPoints = std::max(1, o.emdPoints);
+    eo.emd = o.emdPoints > 0 ? flow::EmdMode::Exact : flow::EmdMode::None;
+    eo.seed = o.seed;
     Evaluation out;
-    const int maxRef = std::max(2, o.maxReference);
-    auto first = [&](std::int64_t count) {
-        std::vector<std::int64_t> idx;
-        for (std::int64_t k = 0; k < std::min<std::int64_t>(count, maxRef); ++k) {
-            idx.push_back(k);
-        }
-        return idx;
-    };
     if (model.gaussians) {
         const flow::TrainConfig& config = model.gaussians->config();
-        const data::GaussianDataset all = flow::loadConfigGaussians(config);
-        const data::GaussianDataset test = all.split(config.data.testFraction, config.data.splitSeed).test;
-        WFM_CHECK(test.count() > 0, "the run has no held-out split (data.test_fraction = 0)");
-        const std::vector<std::int64_t> idx = first(test.count());
-        const torch::Tensor sel = torch::tensor(idx, torch::kLong);
-        const torch::Tensor rm = test.means.index_select(0, sel), rc = test.covariances.index_select(0, sel);
-        flow::GenerateRequest r;
-        r.count = static_cast<std::int64_t>(idx.size());
-        r.seed = o.seed;
-        if (test.hasLabels() && test.labelNames == model.gaussians->labelNames()) {
-            const torch::Tensor l = test.labels.index_select(0, sel);
-            r.labels.assign(l.data_ptr<std::int64_t>(), l.data_ptr<std::int64_t>() + l.numel());
-        }
-        const flow::GeneratedGaussians g = model.gaussians->generate(r);
+        const flow::GaussianEvaluation e = flow::evaluateGaussians(*model.gaussians,
+            flow::heldOutGaussians(config), config.data.spec + " (held-out split)", eo);
         out.gaussian = true;
-        out.reference = qstr(config.data.spec) + QStringLiteral(" (held-out split, %1 of %2)").arg(idx.size()).arg(test.count());
-        out.rows.push_back(metricRow(metrics::evaluateGaussians(g.means.to(torch::kDouble),
-            g.covariances.to(torch::kDouble), rm.to(torch::kDouble), rc.to(torch::kDouble))));
-        out.realGaussians = gaussianSnapshot(rm, rc, test.hasLabels() ? test.labels.index_select(0, sel) : torch::Tensor(),
-            test.labelNames);
-        out.generatedGaussians = gaussianSnapshot(g.means, g.covariances, g.labels, model.gaussians->labelNames());
-    } else {
-        WFM_CHECK(model.clouds != nullptr, "no model to evaluate");
-        const flow::TrainConfig& config = model.clouds->config();
-        const data::PointCloudDataset all = data::loadPointClouds(config.data.spec);
-        const data::DatasetSplit split = all.split(config.data.testFraction, config.data.splitSeed);
-        WFM_CHECK(split.test.count() > 0, "the run has no held-out split (data.test_fraction = 0)");
-        const data::PointCloudDataset ref = split.test.subset(first(split.test.count()));
-        const std::int64_t R = ref.count();
-        flow::GenerateRequest r;
-        r.count = R;
-        r.seed = o.seed;
-        const bool labelled = ref.hasLabels() && !model.clouds->labelNames().empty()
-            && ref.labelNames == model.clouds->labelNames();
-        if (labelled) {
-            r.labels.assign(ref.labels.data_ptr<std::int64_t>(), ref.labels.data_ptr<std::int64_t>() + R);
-        }
-        // Generated clouds need no more points than the metrics use.
-        const std::int64_t metricPoints = std::max(o.chamferPoints, o.emdPoints);
-        const torch::Tensor sizes = ref.sizes.clamp_max(metricPoints).to(torch::kLong);
-        r.sizes.assign(sizes.data_ptr<std::int64_t>(), sizes.data_ptr<std::int64_t>() + R);
-        if (ref.hasCond()) {
-            r.cond = ref.cond;
-        }
-        const flow::GeneratedClouds g = model.clouds->generate(r);
-        out.reference = qstr(config.data.spec) + QStringLiteral(" (held-out split, %1 of %2)").arg(R).arg(split.test.count());
-        const auto [gp, gw] = subsampleClouds(g.points, g.weights, o.chamferPoints, o.seed * 2 + 1);
-        const auto [rp, rw] = subsampleClouds(ref.points, ref.weights, o.chamferPoints, o.seed * 2 + 2);
-        out.rows.push_back(metricRow(metrics::evaluateClouds(gp, gw, rp, rw, metrics::Distance::Chamfer)));
-        if (o.emdPoints > 0) {
-            const auto [ge, gew] = subsampleClouds(g.points, g.weights, o.emdPoints, o.seed * 2 + 3);
-            const auto [re, rew] = subsampleClouds(ref.points, ref.weights, o.emdPoints, o.seed * 2 + 4);
-            out.rows.push_back(metricRow(metrics::evaluateClouds(ge, gew, re, rew, metrics::Distance::Emd)));
-        }
-        if (labelled && isNicheSpec(config.data.spec)) {
-            const metrics::NicheClassifier clf = metrics::NicheClassifier::train(split.train);
-            const metrics::NicheAccuracyReport report
-                = metrics::evaluateGeneratedNiches(clf, ref, g.points, g.weights, g.labels);
-            out.hasNiche = true;
-            out.nicheReal = report.realAccuracy;
-            out.nicheGenerated = report.generatedAccuracy;
-            out.nicheChance = report.chance;
-        }
-        out.realClouds = cloudSnapshot(ref.points, ref.weights, ref.hasLabels() ? ref.labels : torch::Tensor(), ref.labelNames);
-        out.generatedClouds = cloudSnapshot(g.points, g.weights, g.labels, model.clouds->labelNames());
+        out.reference = qstr(config.data.spec)
+            + QStringLiteral(" (held-out split, %1 of %2)").arg(e.reference.count()).arg(e.heldOutCount);
+        out.rows.push_back(metricRow(e.buresWasserstein));
+        out.realGaussians = gaussianSnapshot(e.reference.means, e.reference.covariances,
+            e.reference.hasLabels() ? e.reference.labels : torch::Tensor(), e.reference.labelNames);
+        out.generatedGaussians = gaussianSnapshot(e.generated.means, e.generated.covariances, e.generated.labels,
+            model.gaussians->labelNames());
+        out.seconds = e.seconds;
+        return out;
     }
-    out.seconds = secondsSince(t0);
+    WFM_CHECK(model.clouds != nullptr, "no model to evaluate");
+    const flow::TrainConfig& config = model.clouds->config();
+    const flow::CloudEvaluation e = flow::evaluateClouds(*model.clouds, flow::heldOutClouds(config),
+        config.data.spec + " (held-out split)", eo);
+    out.reference = qstr(config.data.spec)
+        + QStringLiteral(" (held-out split, %1 of %2)").arg(e.reference.count()).arg(e.heldOutCount);
+    out.rows.push_back(metricRow(e.chamfer));
+    if (e.emd) {
+        out.rows.push_back(metricRow(*e.emd));
+    }
+    for (const auto& [name, r] : e.perLabel) {
+        out.rows.push_back(metricRow(r, qstr(name)));
+    }
+    if (e.niche) {
+        out.hasNiche = true;
+        out.nicheReal = e.niche->report.realAccuracy;
+        out.nicheGenerated = e.niche->report.generatedAccuracy;
+        out.nicheChance = e.niche->report.chance;
+    }
+    const auto& ref = e.reference;
+    out.realClouds = cloudSnapshot(ref.points, ref.weights, ref.hasLabels() ? ref.labels : torch::Tensor(), ref.labelNames);
+    out.generatedClouds = cloudSnapshot(e.generated.points, e.generated.weights, e.generated.labels,
+        model.clouds->labelNames());
+    out.seconds = e.seconds;
     return out;
 }
 

@@ -1,5 +1,7 @@
 #include "wfm/data/GaussianDataset.h"
 
+#include "NpzArchive.h"
+
 #include "wfm/Error.h"
 #include "wfm/data/DataSpec.h"
 #include "wfm/data/Npy.h"
@@ -18,10 +20,6 @@
 #include <numeric>
 #include <set>
 #include <sstream>
-
-#ifdef WFM_HAVE_LIBZIP
-#include <zip.h>
-#endif
 
 namespace wfm::data {
 namespace {
@@ -50,20 +48,6 @@ std::int64_t firstTrue(const torch::Tensor& rows)
 
 torch::Tensor symmetrize(const torch::Tensor& S) { return (S + S.transpose(-1, -2)) * 0.5; }
 
-std::string stemOf(const std::string& path) { return std::filesystem::path(path).stem().string(); }
-
-bool endsWithNoCase(const std::string& s, const std::string& suffix)
-{
-    if (s.size() < suffix.size()) {
-        return false;
-    }
-    for (std::size_t i = 0; i < suffix.size(); ++i) {
-        if (std::tolower(static_cast<unsigned char>(s[s.size() - suffix.size() + i])) != suffix[i]) {
-            return false;
-        }
-    }
-    return true;
-}
 
 // ---- builtin option parsing ----
 
@@ -138,234 +122,9 @@ struct OptionReader
     }
 };
 
-// ---- npz members ----
-
-#ifdef WFM_HAVE_LIBZIP
-struct ZipCloser
-{
-    void operator()(zip_t* z) const { zip_discard(z); }
-};
-struct ZipFileCloser
-{
-    void operator()(zip_file_t* f) const { zip_fclose(f); }
-};
-#endif
-
-/// Raw bytes of the members NAME.npy of an .npz archive with NAME in `wanted` (others are not
-/// read, so members of dtypes parseNpy does not support cannot fail the load).
-std::map<std::string, std::string> readMembers(
-    const std::string& path, const std::set<std::string>& wanted)
-{
-#ifdef WFM_HAVE_LIBZIP
-    int code = 0;
-    std::unique_ptr<zip_t, ZipCloser> zip(zip_open(path.c_str(), ZIP_RDONLY, &code));
-    if (!zip) {
-        zip_error_t err;
-        zip_error_init_with_code(&err, code);
-        const std::string text = zip_error_strerror(&err);
-        zip_error_fini(&err);
-        throw DatasetError(path + ": cannot open .npz archive: " + text);
-    }
-    std::map<std::string, std::string> out;
-    const zip_int64_t entries = zip_get_num_entries(zip.get(), 0);
-    for (zip_int64_t i = 0; i < entries; ++i) {
-        const char* raw = zip_get_name(zip.get(), static_cast<zip_uint64_t>(i), 0);
-        if (raw == nullptr) {
-            continue;
-        }
-        const std::string member = raw;
-        if (!endsWithNoCase(member, ".npy")) {
-            continue;
-        }
-        const std::string key = member.substr(0, member.size() - 4);
-        if (wanted.count(key) == 0) {
-            continue;
-        }
-        std::unique_ptr<zip_file_t, ZipFileCloser> file(
-            zip_fopen_index(zip.get(), static_cast<zip_uint64_t>(i), 0));
-        if (!file) {
-            throw DatasetError(path + ":" + member + ": cannot open member: " + zip_strerror(zip.get()));
-        }
-        std::string bytes;
-        std::vector<char> chunk(std::size_t { 1 } << 20);
-        for (;;) {
-            const zip_int64_t n = zip_fread(file.get(), chunk.data(), chunk.size());
-            if (n < 0) {
-                throw DatasetError(path + ":" + member + ": cannot decompress member: "
-                    + zip_file_strerror(file.get()));
-            }
-            if (n == 0) {
-                break;
-            }
-            bytes.append(chunk.data(), static_cast<std::size_t>(n));
-        }
-        out[key] = std::move(bytes);
-    }
-    return out;
-#else
-    (void)wanted;
-    throw DatasetError(path
-        + ": reading .npz archives needs libzip, which this build lacks (install libzip-dev and "
-          "reconfigure)");
-#endif
-}
-
-/// Whether the archive at `path` has a member "means.npy" (false when it cannot be opened).
-bool archiveHasMeans(const std::string& path)
-{
-#ifdef WFM_HAVE_LIBZIP
-    std::error_code ec;
-    if (!std::filesystem::is_regular_file(path, ec)) {
-        return false;
-    }
-    int code = 0;
-    std::unique_ptr<zip_t, ZipCloser> zip(zip_open(path.c_str(), ZIP_RDONLY, &code));
-    if (!zip) {
-        return false;
-    }
-    return zip_name_locate(zip.get(), "means.npy", 0) >= 0;
-#else
-    (void)path;
-    return false;
-#endif
-}
-
-void appendUtf8(std::string& out, std::uint32_t cp, const std::string& what)
-{
-    if (cp < 0x80) {
-        out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-        out += static_cast<char>(0xC0 | (cp >> 6));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000 && (cp < 0xD800 || cp > 0xDFFF)) {
-        out += static_cast<char>(0xE0 | (cp >> 12));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp >= 0x10000 && cp < 0x110000) {
-        out += static_cast<char>(0xF0 | (cp >> 18));
-        out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-        throw DatasetError(what + ": invalid code point in a label name");
-    }
-}
-
-/// Label names from an .npy holding a 1-D numpy unicode array ('<Un'/'>Un') or uint8 UTF-8
-/// names joined by '\n' (the encodings DataSpec.h documents).
-std::vector<std::string> parseLabelNames(const std::string& bytes, const std::string& what)
-{
-    std::vector<std::string> names;
-    // numpy unicode: parse the header ourselves, parseNpy does not support '<U'.
-    if (bytes.size() >= 10 && bytes.compare(0, 6, "\x93NUMPY") == 0) {
-        const auto major = static_cast<unsigned char>(bytes[6]);
-        std::size_t headerLength = 0;
-        std::size_t start = 10;
-        if (major == 1) {
-            headerLength = static_cast<unsigned char>(bytes[8])
-                | (static_cast<std::size_t>(static_cast<unsigned char>(bytes[9])) << 8);
-        } else if (bytes.size() >= 12) {
-            for (int i = 0; i < 4; ++i) {
-                headerLength
-                    |= static_cast<std::size_t>(static_cast<unsigned char>(bytes[8 + i])) << (8 * i);
-            }
-            start = 12;
-        }
-        if (start + headerLength <= bytes.size()) {
-            const std::string header = bytes.substr(start, headerLength);
-            const std::size_t d = header.find("'descr'");
-            const std::size_t q = d == std::string::npos ? d : header.find('\'', d + 7);
-            if (q != std::string::npos && q + 2 < header.size()
-                && (header[q + 1] == '<' || header[q + 1] == '>') && header[q + 2] == 'U') {
-                const bool big = header[q + 1] == '>';
-                std::size_t width = 0;
-                std::size_t p = q + 3;
-                while (p < header.size() && std::isdigit(static_cast<unsigned char>(header[p]))) {
-                    width = width * 10 + static_cast<std::size_t>(header[p] - '0');
-                    ++p;
-                }
-                const std::size_t s = header.find("'shape'");
-                const std::size_t open = s == std::string::npos ? s : header.find('(', s);
-                const std::size_t close = open == std::string::npos ? open : header.find(')', open);
-                if (close == std::string::npos) {
-                    throw DatasetError(what + ": malformed shape in the header");
-                }
-                const std::string shape = header.substr(open + 1, close - open - 1);
-                std::vector<std::size_t> dims;
-                std::size_t v = 0;
-                bool digits = false;
-                for (const char c : shape + ",") {
-                    if (std::isdigit(static_cast<unsigned char>(c))) {
-                        v = v * 10 + static_cast<std::size_t>(c - '0');
-                        digits = true;
-                    } else if (c == ',') {
-                        if (digits) {
-                            dims.push_back(v);
-                        }
-                        v = 0;
-                        digits = false;
-                    }
-                }
-                if (dims.size() > 1) {
-                    throw DatasetError(what + ": label names must be a 1-D array");
-                }
-                const std::size_t count = dims.empty() ? 1 : dims[0];
-                const std::size_t data = start + headerLength;
-                if (width > (std::size_t { 1 } << 20) || count > (std::size_t { 1 } << 32)
-                    || bytes.size() - data < count * width * 4) {
-                    throw DatasetError(what + ": too little data for the label names");
-                }
-                for (std::size_t e = 0; e < count; ++e) {
-                    std::string name;
-                    for (std::size_t c = 0; c < width; ++c) {
-                        const std::size_t at = data + (e * width + c) * 4;
-                        std::uint32_t cp = 0;
-                        for (int b = 0; b < 4; ++b) {
-                            const auto byte = static_cast<std::uint32_t>(static_cast<unsigned char>(
-                                bytes[at + static_cast<std::size_t>(big ? 3 - b : b)]));
-                            cp |= byte << (8 * b);
-                        }
-                        if (cp == 0) {
-                            break;
-                        }
-                        appendUtf8(name, cp, what);
-                    }
-                    names.push_back(std::move(name));
-                }
-                return names;
-            }
-        }
-    }
-    const torch::Tensor t = parseNpy(bytes, what);
-    if (t.scalar_type() != torch::kByte && t.scalar_type() != torch::kChar) {
-        throw DatasetError(detail::concat(what,
-            ": label names must be a unicode array or a uint8 array of '\\n'-separated UTF-8 "
-            "names, got ",
-            t.scalar_type()));
-    }
-    const torch::Tensor c = t.reshape({ -1 }).contiguous();
-    std::string text(reinterpret_cast<const char*>(c.data_ptr()), static_cast<std::size_t>(c.numel()));
-    if (!text.empty() && text.back() == '\n') {
-        text.pop_back();
-    }
-    if (text.empty()) {
-        return names;
-    }
-    std::size_t begin = 0;
-    for (;;) {
-        const std::size_t end = text.find('\n', begin);
-        names.push_back(text.substr(begin, end == std::string::npos ? end : end - begin));
-        if (end == std::string::npos) {
-            break;
-        }
-        begin = end + 1;
-    }
-    return names;
-}
-
 GaussianDataset readGaussianNpz(const std::string& path)
 {
-    const auto members = readMembers(path, { "means", "covariances", "labels", "label_names" });
+    const auto members = npz::readNpzMembers(path, { "means", "covariances", "labels", "label_names" });
     auto array = [&](const std::string& key, bool required) -> torch::Tensor {
         const auto it = members.find(key);
         if (it == members.end()) {
@@ -410,7 +169,7 @@ GaussianDataset readGaussianNpz(const std::string& path)
         data.labels = labels.to(torch::kLong).contiguous();
         const auto it = members.find("label_names");
         if (it != members.end()) {
-            data.labelNames = parseLabelNames(it->second, path + ":label_names.npy");
+            data.labelNames = npz::parseLabelNames(it->second, path + ":label_names.npy");
         } else {
             const std::int64_t maxLabel = data.labels.max().item<std::int64_t>();
             for (std::int64_t l = 0; l <= maxLabel; ++l) {
@@ -418,7 +177,7 @@ GaussianDataset readGaussianNpz(const std::string& path)
             }
         }
     }
-    data.name = stemOf(path);
+    data.name = npz::stemOf(path);
     return data;
 }
 
@@ -457,39 +216,11 @@ GaussianDataset GaussianDataset::clone() const
 
 GaussianSplit GaussianDataset::split(double testFraction, std::uint64_t seed) const
 {
-    WFM_CHECK(std::isfinite(testFraction) && testFraction >= 0.0 && testFraction < 1.0,
-        "split: the test fraction must be in [0, 1), got ", testFraction);
-    const std::int64_t M = count();
-    std::vector<std::vector<std::int64_t>> groups;
-    if (labels.defined()) {
-        const std::vector<std::int64_t> lab = toVector(labels);
-        std::int64_t maxLabel = -1;
-        for (const std::int64_t l : lab) {
-            WFM_CHECK(l >= 0, "split: negative label ", l);
-            maxLabel = std::max(maxLabel, l);
-        }
-        groups.resize(static_cast<std::size_t>(maxLabel + 1));
-        for (std::int64_t k = 0; k < M; ++k) {
-            groups[static_cast<std::size_t>(lab[static_cast<std::size_t>(k)])].push_back(k);
-        }
-    } else {
-        groups.emplace_back(static_cast<std::size_t>(M));
-        std::iota(groups[0].begin(), groups[0].end(), std::int64_t { 0 });
-    }
-    // Same stream and procedure as PointCloudDataset::split, so the two agree row for row.
-    Rng rng(seed, 0x5EB17ULL);
+    // The point-cloud split, so a family and its moment-matched Gaussians split row for row.
+    SplitIndices idx = stratifiedSplit(count(), labels, testFraction, seed);
     GaussianSplit out;
-    for (auto& g : groups) {
-        for (std::size_t i = g.size(); i > 1; --i) {
-            std::swap(g[i - 1], g[rng.below(i)]);
-        }
-        const auto nTest = static_cast<std::size_t>(
-            std::llround(testFraction * static_cast<double>(g.size())));
-        out.testIndices.insert(out.testIndices.end(), g.begin(), g.begin() + static_cast<std::ptrdiff_t>(nTest));
-        out.trainIndices.insert(out.trainIndices.end(), g.begin() + static_cast<std::ptrdiff_t>(nTest), g.end());
-    }
-    std::sort(out.trainIndices.begin(), out.trainIndices.end());
-    std::sort(out.testIndices.begin(), out.testIndices.end());
+    out.trainIndices = std::move(idx.train);
+    out.testIndices = std::move(idx.test);
     out.train = subset(out.trainIndices);
     out.test = subset(out.testIndices);
     return out;
@@ -800,7 +531,7 @@ bool isGaussianSpec(const std::string& spec)
             return s.path.rfind("gaussian-", 0) == 0;
         }
         if (s.scheme == "npz") {
-            return archiveHasMeans(s.path);
+            return npz::npzHasMember(s.path, "means");
         }
     } catch (const std::exception&) {
         return false;
@@ -814,7 +545,7 @@ GaussianDataset loadGaussians(const std::string& specText)
     GaussianDataset data;
     if (spec.scheme == "builtin" && spec.path.rfind("gaussian-", 0) == 0) {
         data = makeGaussianBuiltin(spec.path, spec.options);
-    } else if (spec.scheme == "npz" && archiveHasMeans(spec.path)) {
+    } else if (spec.scheme == "npz" && npz::npzHasMember(spec.path, "means")) {
         if (!spec.options.empty()) {
             throw ConfigError("data spec '" + specText + "': unknown option '"
                 + spec.options.begin()->first + "' (npz: takes no options)");

@@ -365,14 +365,14 @@ PointCloudDataset PointCloudDataset::subset(const std::vector<std::int64_t>& ind
     return out;
 }
 
-DatasetSplit PointCloudDataset::split(double testFraction, std::uint64_t seed) const
+SplitIndices stratifiedSplit(std::int64_t count, const torch::Tensor& labels, double testFraction, std::uint64_t seed)
 {
     WFM_CHECK(std::isfinite(testFraction) && testFraction >= 0.0 && testFraction < 1.0,
         "split: the test fraction must be in [0, 1), got ", testFraction);
-    const std::int64_t K = count();
     // Groups of rows to split separately: one per label, or all rows.
     std::vector<std::vector<std::int64_t>> groups;
     if (labels.defined()) {
+        WFM_CHECK(labels.numel() == count, "split: ", labels.numel(), " labels for ", count, " rows");
         const std::vector<std::int64_t> lab = toVector(labels);
         std::int64_t maxLabel = -1;
         for (const std::int64_t l : lab) {
@@ -380,27 +380,35 @@ DatasetSplit PointCloudDataset::split(double testFraction, std::uint64_t seed) c
             maxLabel = std::max(maxLabel, l);
         }
         groups.resize(static_cast<std::size_t>(maxLabel + 1));
-        for (std::int64_t k = 0; k < K; ++k) {
+        for (std::int64_t k = 0; k < count; ++k) {
             groups[static_cast<std::size_t>(lab[static_cast<std::size_t>(k)])].push_back(k);
         }
     } else {
-        groups.emplace_back(static_cast<std::size_t>(K));
+        groups.emplace_back(static_cast<std::size_t>(count));
         std::iota(groups[0].begin(), groups[0].end(), std::int64_t { 0 });
     }
     Rng rng(seed, 0x5EB17ULL);
-    DatasetSplit out;
+    SplitIndices out;
     for (auto& g : groups) {
         // Fisher-Yates shuffle of the group, then its first nTest rows go to the test set.
         for (std::size_t i = g.size(); i > 1; --i) {
             std::swap(g[i - 1], g[rng.below(i)]);
         }
-        const auto nTest = static_cast<std::size_t>(
-            std::llround(testFraction * static_cast<double>(g.size())));
-        out.testIndices.insert(out.testIndices.end(), g.begin(), g.begin() + nTest);
-        out.trainIndices.insert(out.trainIndices.end(), g.begin() + nTest, g.end());
+        const auto nTest = static_cast<std::ptrdiff_t>(std::llround(testFraction * static_cast<double>(g.size())));
+        out.test.insert(out.test.end(), g.begin(), g.begin() + nTest);
+        out.train.insert(out.train.end(), g.begin() + nTest, g.end());
     }
-    std::sort(out.trainIndices.begin(), out.trainIndices.end());
-    std::sort(out.testIndices.begin(), out.testIndices.end());
+    std::sort(out.train.begin(), out.train.end());
+    std::sort(out.test.begin(), out.test.end());
+    return out;
+}
+
+DatasetSplit PointCloudDataset::split(double testFraction, std::uint64_t seed) const
+{
+    SplitIndices idx = stratifiedSplit(count(), labels, testFraction, seed);
+    DatasetSplit out;
+    out.trainIndices = std::move(idx.train);
+    out.testIndices = std::move(idx.test);
     out.train = subset(out.trainIndices);
     out.test = subset(out.testIndices);
     return out;

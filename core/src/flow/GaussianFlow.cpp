@@ -2,6 +2,7 @@
 
 #include "wfm/Error.h"
 #include "wfm/data/GaussianDataset.h"
+#include "wfm/flow/TrainStep.h"
 #include "wfm/ot/BuresWasserstein.h"
 #include "wfm/ot/ExactOT.h"
 
@@ -178,8 +179,13 @@ torch::Tensor gaussianStepLoss(model::GaussianMlp& model, const GaussianStepBatc
         }
         labels = labels.to(w.device());
     }
-    const model::GaussianVelocity pred
-        = model->forward(targets.means, targets.covs, targets.t, labels);
+    model::GaussianVelocity pred;
+    {
+        AutocastGuard autocast(options.mixedPrecision, targets.means.device());
+        pred = model->forward(targets.means, targets.covs, targets.t, labels);
+    }
+    pred.dm = pred.dm.to(targets.means.scalar_type());
+    pred.W = pred.W.to(targets.means.scalar_type());
     return gaussianFlowLoss(pred, targets, options.euclideanLoss);
 }
 

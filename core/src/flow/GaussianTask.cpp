@@ -70,6 +70,7 @@ public:
         m_step.minibatchOt = config.flow.minibatch != MinibatchCost::None;
         m_step.euclideanLoss = config.flow.euclideanLoss;
         m_step.labelDropout = config.flow.labelDropout;
+        m_step.mixedPrecision = config.train.mixedPrecision;
         torch::manual_seed(mixSeed(config.train.seed, 0xC0FFEE));
         m_net = model::GaussianMlp(options);
         m_net->to(m_device);
@@ -253,38 +254,19 @@ GeneratedGaussians GaussianGenerator::generate(const GenerateRequest& r) const
 
 std::shared_ptr<GaussianGenerator> loadGaussianGenerator(const std::string& runDirOrFile, const std::string& device)
 {
-    const std::string file = resolveCheckpointFile(runDirOrFile);
-    torch::serialize::InputArchive probe;
-    openArchive(probe, file, c10::Device(c10::kCPU));
-    TrainConfig config = configFromArchive(probe, file);
-    const ModelKind kind = parseModelKind(readString(probe, "kind", file));
-    if (kind != ModelKind::Gaussians) {
-        throw ConfigError("checkpoint '" + file + "' holds a " + modelKindName(kind)
-            + " model, not Gaussians");
-    }
-    c10::Device dev = resolveDevice(device.empty() ? config.train.device : device);
-    torch::serialize::InputArchive a;
-    if (dev.is_cpu()) {
-        a = std::move(probe);
-    } else {
-        openArchive(a, file, dev);
-    }
+    GeneratorCheckpoint c = openGeneratorCheckpoint(runDirOrFile, ModelKind::Gaussians, device);
+    const TrainConfig& config = c.config;
     const auto options = gaussianModelOptions(config);
     model::GaussianMlp net(options);
-    net->to(dev);
-    loadModule(a, "model", *net, file);
-    model::GaussianMlp ema { nullptr };
-    torch::serialize::InputArchive sub;
-    if (a.try_read("ema", sub)) {
-        ema = model::GaussianMlp(options);
-        ema->to(dev);
-        loadModule(a, "ema", *ema, file);
+    model::GaussianMlp ema(options);
+    if (!c.loadWeights(*net, *ema)) {
+        ema = model::GaussianMlp(nullptr);
     }
     data::GaussianNormalization norm;
     data::GaussianNoise noise;
     try {
-        norm = data::GaussianNormalization::fromJsonString(readString(a, "normalization", file));
-        const std::string noiseJson = readString(a, "noise", file);
+        norm = data::GaussianNormalization::fromJsonString(readString(c.archive, "normalization", c.file));
+        const std::string noiseJson = readString(c.archive, "noise", c.file);
         if (gaussianNoiseKind(config) == data::GaussianNoiseKind::Gaussians) {
             auto sources = norm.apply(data::loadGaussians(config.source.spec));
             noise = data::GaussianNoise::fromGaussians(sources, data::CloudPairing::ByIndex);
@@ -292,17 +274,10 @@ std::shared_ptr<GaussianGenerator> loadGaussianGenerator(const std::string& runD
             noise = data::GaussianNoise::fromJsonString(noiseJson);
         }
     } catch (const ConfigError& e) {
-        throw CheckpointError("checkpoint '" + file + "': " + e.what());
+        throw CheckpointError("checkpoint '" + c.file + "': " + e.what());
     }
-    std::vector<std::string> names;
-    {
-        std::istringstream is(readString(a, "label_names", file));
-        std::string line;
-        while (std::getline(is, line)) {
-            names.push_back(line);
-        }
-    }
-    return std::make_shared<GaussianGenerator>(config, net, ema, norm, noise, names, readInt(a, "step", file));
+    return std::make_shared<GaussianGenerator>(
+        config, net, ema, norm, noise, c.labelNames(), readInt(c.archive, "step", c.file));
 }
 
 } // namespace wfm::flow

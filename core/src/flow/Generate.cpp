@@ -1,6 +1,7 @@
 #include "wfm/flow/Generate.h"
 
 #include "wfm/Error.h"
+#include "wfm/flow/TrainStep.h"
 
 #include <torch/torch.h>
 
@@ -124,7 +125,6 @@ GeneratedClouds CloudGenerator::generate(const GenerateRequest& r) const
     WFM_CHECK(r.labels.empty() || static_cast<std::int64_t>(r.labels.size()) == r.count,
         "generate: ", r.labels.size(), " labels given for ", r.count, " clouds");
     const int64_t K = r.count;
-    const int64_t d = dim();
     const int64_t L = static_cast<int64_t>(m_labelNames.size());
     const int steps = r.steps > 0 ? r.steps : m_config.generate.steps;
     const Integrator integrator = r.integrator.value_or(m_config.generate.integrator);
@@ -216,10 +216,10 @@ GeneratedClouds CloudGenerator::generate(const GenerateRequest& r) const
             guided = guidance != 1.0 && (lab != GenerateRequest::kNullLabel).all().item<bool>();
         }
         CloudVelocityFn v = [&](const torch::Tensor& xs, const torch::Tensor& t) {
-            if (guided) {
-                return model::guidedVelocity(net, xs, t, w, labForNet, guidance, c);
-            }
-            return net->forward(xs, t, w, labForNet, c);
+            AutocastGuard autocast(r.mixedPrecision, xs.device());
+            torch::Tensor out = guided ? model::guidedVelocity(net, xs, t, w, labForNet, guidance, c)
+                                       : net->forward(xs, t, w, labForNet, c);
+            return out.to(xs.scalar_type());
         };
         torch::Tensor traj;
         auto y = integrateClouds(v, x, w, steps, integrator, r.trajectory ? &traj : nullptr);

@@ -412,6 +412,7 @@ StepOptions TrainConfig::stepOptions() const
     o.innerOt = ot::SinkhornOptions().setEps(flow.eps).setIterations(flow.iterations);
     o.map = flow.map;
     o.labelDropout = flow.labelDropout;
+    o.mixedPrecision = train.mixedPrecision;
     return o;
 }
 

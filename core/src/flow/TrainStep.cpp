@@ -5,9 +5,15 @@
 #include "wfm/ot/BuresWasserstein.h"
 #include "wfm/ot/ExactOT.h"
 
+#include <ATen/Context.h>
+#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include <chrono>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 namespace wfm::flow {
 namespace {
@@ -25,6 +31,80 @@ void sync(const torch::Tensor& t)
 }
 
 } // namespace
+
+bool mixedPrecisionSupported(const torch::Device& device)
+{
+    if (device.is_cuda()) {
+        return true;
+    }
+#if defined(__x86_64__) || defined(__i386__)
+    // bfloat16 matrix products on the CPU go through oneDNN; without BF16 units they are slower
+    // than float32, so autocast is only worth it with AMX-BF16 (CPUID 7.0 EDX bit 22) or
+    // AVX-512 BF16 (CPUID 7.1 EAX bit 5).
+    if (!at::hasMKLDNN()) {
+        return false;
+    }
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    bool amx = false, avx512bf16 = false;
+    if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) {
+        amx = (d >> 22) & 1u;
+    }
+    if (__get_cpuid_count(7, 1, &a, &b, &c, &d)) {
+        avx512bf16 = (a >> 5) & 1u;
+    }
+    return amx || avx512bf16;
+#else
+    return false;
+#endif
+}
+
+AutocastGuard::AutocastGuard(bool enable, const torch::Device& device)
+{
+    if (!enable || !mixedPrecisionSupported(device)) {
+        return;
+    }
+    if (device.is_cuda()) {
+        m_cuda = true;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+        at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+        at::autocast::set_autocast_enabled(at::kCUDA, true);
+#else
+        at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+        at::autocast::set_enabled(true);
+#endif
+    } else {
+        m_cpu = true;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+        at::autocast::set_autocast_dtype(at::kCPU, at::kBFloat16);
+        at::autocast::set_autocast_enabled(at::kCPU, true);
+#else
+        at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+        at::autocast::set_cpu_enabled(true);
+#endif
+    }
+}
+
+AutocastGuard::~AutocastGuard()
+{
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    if (m_cuda) {
+        at::autocast::set_autocast_enabled(at::kCUDA, false);
+    }
+    if (m_cpu) {
+        at::autocast::set_autocast_enabled(at::kCPU, false);
+    }
+#else
+    if (m_cuda) {
+        at::autocast::set_enabled(false);
+    }
+    if (m_cpu) {
+        at::autocast::set_cpu_enabled(false);
+    }
+#endif
+    if (m_cuda || m_cpu) {
+        at::autocast::clear_cache();
+    }
+}
 
 std::string minibatchCostName(MinibatchCost cost)
 {
@@ -153,8 +233,12 @@ torch::Tensor stepLoss(model::SetTransformer& model, const StepBatch& batch,
     auto ft = flowTargets(batch, options, gen, timings);
     const double t1 = now();
     auto labels = dropLabels(batch.labels, model->options().numLabels, options.labelDropout, gen);
-    auto v = model->forward(ft.xt, ft.t, batch.weights, labels, batch.cond);
-    auto loss = flowMatchingLoss(v, ft.u, batch.weights);
+    torch::Tensor v;
+    {
+        AutocastGuard autocast(options.mixedPrecision, ft.xt.device());
+        v = model->forward(ft.xt, ft.t, batch.weights, labels, batch.cond);
+    }
+    auto loss = flowMatchingLoss(v.to(ft.u.scalar_type()), ft.u, batch.weights);
     if (timings) {
         sync(loss);
         timings->model += now() - t1;

@@ -79,4 +79,24 @@ c10::Device resolveDevice(const std::string& spec);
 void writeString(torch::serialize::OutputArchive& a, const std::string& key, const std::string& value);
 std::string readString(torch::serialize::InputArchive& a, const std::string& key, const std::string& file);
 
+/// A checkpoint opened to build a generator: its file, config, target device and the archive
+/// read onto that device.
+struct GeneratorCheckpoint
+{
+    std::string file;
+    TrainConfig config;
+    c10::Device device = c10::Device(c10::kCPU);
+    torch::serialize::InputArchive archive;
+    /// The "label_names" entry, one name per line.
+    std::vector<std::string> labelNames();
+    /// Loads "model" into `net` and, when the checkpoint has one, "ema" into `ema` (both moved
+    /// to the device first); returns whether there was an EMA copy.
+    bool loadWeights(torch::nn::Module& net, torch::nn::Module& ema);
+};
+/// Opens the checkpoint of a run folder (or file) for a generator of kind `expected` on
+/// `device` ("" = the run's train.device). Throws CheckpointError naming the file, ConfigError
+/// for a checkpoint of another kind.
+GeneratorCheckpoint openGeneratorCheckpoint(
+    const std::string& runDirOrFile, ModelKind expected, const std::string& device);
+
 } // namespace wfm::flow

@@ -9,7 +9,6 @@
 #include "wfm/data/DataSpec.h"
 #include "wfm/data/GaussianDataset.h"
 
-#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include <chrono>
@@ -34,43 +33,6 @@ double now()
 {
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
-
-/// bfloat16 autocast on CUDA for the forward pass (mixed precision), restored on exit.
-class AutocastGuard
-{
-public:
-    explicit AutocastGuard(bool enable)
-        : m_enable(enable)
-    {
-        if (!m_enable) {
-            return;
-        }
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-        at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-        at::autocast::set_autocast_enabled(at::kCUDA, true);
-#else
-        at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-        at::autocast::set_enabled(true);
-#endif
-    }
-    ~AutocastGuard()
-    {
-        if (!m_enable) {
-            return;
-        }
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-        at::autocast::set_autocast_enabled(at::kCUDA, false);
-#else
-        at::autocast::set_enabled(false);
-#endif
-        at::autocast::clear_cache();
-    }
-    AutocastGuard(const AutocastGuard&) = delete;
-    AutocastGuard& operator=(const AutocastGuard&) = delete;
-
-private:
-    bool m_enable;
-};
 
 } // namespace
 
@@ -459,9 +421,9 @@ TrainResult Trainer::run(const ProgressCallback& progress)
     auto params = net->parameters();
     std::vector<torch::Tensor> emaParams = opt.ema ? opt.ema->parameters() : std::vector<torch::Tensor>();
     const std::int64_t total = m_config.train.steps;
-    const bool mixed = m_config.train.mixedPrecision && m_task->device().is_cuda();
-    if (m_config.train.mixedPrecision && !mixed) {
-        log::warn("mixed precision applies to CUDA devices only; training in float32");
+    if (m_config.train.mixedPrecision && !mixedPrecisionSupported(m_task->device())) {
+        log::warn("mixed precision needs CUDA or a CPU with bfloat16 units (AMX, AVX-512 BF16); "
+                  "training in float32");
     }
     TrainResult result;
     TrainProgress report;
@@ -519,11 +481,7 @@ TrainResult Trainer::run(const ProgressCallback& progress)
         net->train();
         opt.optimizer->zero_grad();
         StepTimings tm;
-        torch::Tensor loss;
-        {
-            AutocastGuard autocast(mixed);
-            loss = m_task->loss(s, gen, &tm);
-        }
+        torch::Tensor loss = m_task->loss(s, gen, &tm);
         const double tb = now();
         loss.backward();
         m_group.synchronizeGradients(params);
@@ -588,39 +546,66 @@ TrainConfig readCheckpointConfig(const std::string& runDirOrFile)
     return c;
 }
 
+GeneratorCheckpoint openGeneratorCheckpoint(
+    const std::string& runDirOrFile, ModelKind expected, const std::string& device)
+{
+    GeneratorCheckpoint c;
+    c.file = resolveCheckpointFile(runDirOrFile);
+    torch::serialize::InputArchive probe;
+    openArchive(probe, c.file, c10::Device(c10::kCPU));
+    c.config = configFromArchive(probe, c.file);
+    const ModelKind kind = parseModelKind(readString(probe, "kind", c.file));
+    if (kind != expected) {
+        throw ConfigError("checkpoint '" + c.file + "' holds a " + modelKindName(kind) + " model, not "
+            + (expected == ModelKind::Gaussians ? "Gaussians" : "point clouds"));
+    }
+    c.device = resolveDevice(device.empty() ? c.config.train.device : device);
+    if (c.device.is_cpu()) {
+        c.archive = std::move(probe);
+    } else {
+        openArchive(c.archive, c.file, c.device);
+    }
+    return c;
+}
+
+std::vector<std::string> GeneratorCheckpoint::labelNames()
+{
+    std::vector<std::string> names;
+    std::istringstream is(readString(archive, "label_names", file));
+    std::string line;
+    while (std::getline(is, line)) {
+        names.push_back(line);
+    }
+    return names;
+}
+
+bool GeneratorCheckpoint::loadWeights(torch::nn::Module& net, torch::nn::Module& ema)
+{
+    net.to(device);
+    loadModule(archive, "model", net, file);
+    torch::serialize::InputArchive sub;
+    if (!archive.try_read("ema", sub)) {
+        return false;
+    }
+    ema.to(device);
+    loadModule(archive, "ema", ema, file);
+    return true;
+}
+
 std::shared_ptr<CloudGenerator> loadCloudGenerator(const std::string& runDirOrFile, const std::string& device)
 {
-    const std::string file = resolveCheckpointFile(runDirOrFile);
-    torch::serialize::InputArchive probe;
-    openArchive(probe, file, c10::Device(c10::kCPU));
-    TrainConfig config = configFromArchive(probe, file);
-    const ModelKind kind = parseModelKind(readString(probe, "kind", file));
-    if (kind != ModelKind::Clouds) {
-        throw ConfigError("checkpoint '" + file + "' holds a " + modelKindName(kind)
-            + " model, not point clouds");
-    }
-    c10::Device dev = resolveDevice(device.empty() ? config.train.device : device);
-    torch::serialize::InputArchive a;
-    if (dev.is_cpu()) {
-        a = std::move(probe);
-    } else {
-        openArchive(a, file, dev);
-    }
+    GeneratorCheckpoint c = openGeneratorCheckpoint(runDirOrFile, ModelKind::Clouds, device);
+    const TrainConfig& config = c.config;
     model::SetTransformer net(config.model);
-    net->to(dev);
-    loadModule(a, "model", *net, file);
-    model::SetTransformer ema { nullptr };
-    torch::serialize::InputArchive sub;
-    if (a.try_read("ema", sub)) {
-        ema = model::SetTransformer(config.model);
-        ema->to(dev);
-        loadModule(a, "ema", *ema, file);
+    model::SetTransformer ema(config.model);
+    if (!c.loadWeights(*net, *ema)) {
+        ema = model::SetTransformer(nullptr);
     }
     data::Normalization norm;
     data::SourceNoise noise;
     try {
-        norm = data::Normalization::fromJsonString(readString(a, "normalization", file));
-        const std::string noiseJson = readString(a, "noise", file);
+        norm = data::Normalization::fromJsonString(readString(c.archive, "normalization", c.file));
+        const std::string noiseJson = readString(c.archive, "noise", c.file);
         if (config.source.kind == data::NoiseKind::Clouds) {
             auto sources = norm.apply(data::loadPointClouds(config.source.spec));
             noise = data::SourceNoise::fromClouds(sources, data::CloudPairing::ByIndex);
@@ -628,22 +613,14 @@ std::shared_ptr<CloudGenerator> loadCloudGenerator(const std::string& runDirOrFi
             noise = data::SourceNoise::fromJsonString(noiseJson);
         }
     } catch (const ConfigError& e) {
-        throw CheckpointError("checkpoint '" + file + "': " + e.what());
+        throw CheckpointError("checkpoint '" + c.file + "': " + e.what());
     }
     torch::Tensor sizes;
-    if (!a.try_read("train_sizes", sizes)) {
-        throw CheckpointError("checkpoint '" + file + "': missing entry 'train_sizes'");
-    }
-    std::vector<std::string> names;
-    {
-        std::istringstream is(readString(a, "label_names", file));
-        std::string line;
-        while (std::getline(is, line)) {
-            names.push_back(line);
-        }
+    if (!c.archive.try_read("train_sizes", sizes)) {
+        throw CheckpointError("checkpoint '" + c.file + "': missing entry 'train_sizes'");
     }
     return std::make_shared<CloudGenerator>(config, net, ema, norm, noise, sizes.to(torch::kCPU),
-        names, readInt(a, "step", file));
+        c.labelNames(), readInt(c.archive, "step", c.file));
 }
 
 } // namespace wfm::flow

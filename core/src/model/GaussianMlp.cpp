@@ -3,6 +3,8 @@
 #include "wfm/Error.h"
 #include "wfm/model/Attention.h"
 
+#include "Layers.h"
+
 #include <torch/torch.h>
 
 #include <nlohmann/json.hpp>
@@ -13,16 +15,9 @@ namespace wfm::model {
 
 namespace {
 
-constexpr double kPi = 3.14159265358979323846;
+using layers::makeLinear;
 
-torch::nn::Linear makeLinear(int64_t in, int64_t out, double initScale = 1.0)
-{
-    torch::nn::Linear lin(in, out);
-    lecunNormal_(lin->weight, initScale);
-    torch::NoGradGuard noGrad;
-    lin->bias.zero_();
-    return lin;
-}
+constexpr double kPi = 3.14159265358979323846;
 
 template <typename T>
 T jsonField(const nlohmann::json& j, const std::string& key)
@@ -178,41 +173,23 @@ GaussianVelocity GaussianMlpImpl::forward(const torch::Tensor& m, const torch::T
     const auto tri = S.index({ torch::indexing::Slice(), m_trilRows, m_trilCols }); // [B,T]
     auto h = inputEmbedding(torch::cat({ m, tri }, 1));
 
-    const auto times = t.reshape({ -1 }).to(floatOpts).expand({ B });
-    const auto phase = times.unsqueeze(1) * m_frequencies.to(floatOpts).unsqueeze(0);
-    auto c = timeEmbedding(torch::cat({ torch::cos(phase), torch::sin(phase) }, 1));
+    auto c = timeEmbedding(layers::timeFeatures(t, B, m_frequencies, floatOpts));
     if (o.numLabels > 0) {
-        torch::Tensor oneHot;
-        if (labels.defined()) {
-            WFM_CHECK(labels.dim() == 1 && labels.size(0) == B, "Gaussian MLP: labels must be [B] = [",
-                B, "], got ", labels.sizes());
-            WFM_CHECK(!labels.is_floating_point() && labels.scalar_type() != torch::kBool,
-                "Gaussian MLP: labels must be integers, got ", labels.scalar_type());
-            const auto lab = labels.to(torch::TensorOptions().dtype(torch::kLong).device(m.device()));
-            if (B > 0) {
-                const int64_t lo = lab.min().item<int64_t>();
-                const int64_t hi = lab.max().item<int64_t>();
-                WFM_CHECK(lo >= 0 && hi <= o.numLabels, "Gaussian MLP: labels must be in [0, ",
-                    o.numLabels, "] (", o.numLabels, " = null), got [", lo, ", ", hi, "]");
-            }
-            oneHot = torch::one_hot(lab, o.numLabels + 1).narrow(1, 0, o.numLabels).to(floatOpts);
-        } else {
-            oneHot = torch::zeros({ B, o.numLabels }, floatOpts);
-        }
-        c = c + labelEmbedding(oneHot);
+        c = c + labelEmbedding(layers::labelOneHot(labels, B, o.numLabels, floatOpts, "Gaussian MLP"));
     } else {
         WFM_CHECK(!labels.defined(), "Gaussian MLP: labels given to an unconditional model");
     }
 
     for (int64_t i = 0; i < o.blocks; ++i) {
-        auto u = norms[i]->as<torch::nn::LayerNormImpl>()->forward(h + c);
+        auto* norm = norms[i]->as<torch::nn::LayerNormImpl>();
+        auto u = norm->forward((h + c).to(norm->weight.scalar_type()));
         u = torch::silu(hidden[i]->as<torch::nn::LinearImpl>()->forward(u));
         if (o.dropout > 0.0) {
             u = torch::dropout(u, o.dropout, is_training());
         }
         h = h + outputs[i]->as<torch::nn::LinearImpl>()->forward(u);
     }
-    const auto z = headNorm(h);
+    const auto z = layers::normalize(headNorm, h);
     GaussianVelocity out;
     out.dm = meanHead(z);
     const auto lower = covHead(z); // [B,T]

@@ -2,6 +2,8 @@
 
 #include "wfm/Error.h"
 
+#include "Layers.h"
+
 #include <torch/torch.h>
 
 #include <cctype>
@@ -15,22 +17,18 @@ namespace wfm::model {
 
 namespace {
 
+using layers::makeLinear;
+using layers::normalize;
+
 constexpr double kPi = 3.14159265358979323846;
 constexpr double kLeakySlope = 0.01; // reference: nn.leaky_relu default of Flax
-
-torch::nn::Linear makeLinear(int64_t in, int64_t out, double initScale = 1.0)
-{
-    torch::nn::Linear lin(in, out);
-    lecunNormal_(lin->weight, initScale);
-    torch::NoGradGuard noGrad;
-    lin->bias.zero_();
-    return lin;
-}
 
 torch::nn::LayerNorm makeLayerNorm(int64_t width, double eps)
 {
     return torch::nn::LayerNorm(torch::nn::LayerNormOptions({ width }).eps(eps));
 }
+
+
 
 /// y = LeakyReLU(Dropout(x)) in one autograd node that keeps y (which the next Linear keeps
 /// anyway) and a bool keep-mask, instead of a float dropout mask plus y: 1 byte instead of
@@ -374,8 +372,8 @@ torch::Tensor SetTransformerBlockImpl::forward(
     const torch::Tensor& x, const torch::Tensor& c, const torch::Tensor& keyMask)
 {
     // The condition enters the attention branch only; the residual stream stays x (reference).
-    auto out = x + attention(attentionNorm(x + c.unsqueeze(1)), keyMask);
-    auto hidden = mlpIn(mlpNorm(out));
+    auto out = x + attention(normalize(attentionNorm, x + c.unsqueeze(1)), keyMask);
+    auto hidden = mlpIn(normalize(mlpNorm, out));
     if (is_training() && options.dropout > 0.0) {
         hidden = DropoutLeakyReluFunction::apply(hidden, options.dropout, kLeakySlope);
     } else {
@@ -456,30 +454,11 @@ torch::Tensor SetTransformerImpl::forward(const torch::Tensor& x, const torch::T
     const auto points = x.masked_fill(liveCol.logical_not(), 0.0);
 
     // Time embedding: Fourier features [cos(omega t), sin(omega t)] -> Linear.
-    const auto times = t.reshape({ -1 }).to(floatOpts).expand({ B });
-    const auto phase = times.unsqueeze(1) * m_frequencies.to(floatOpts).unsqueeze(0); // [B,F]
-    auto c = timeEmbedding(torch::cat({ torch::cos(phase), torch::sin(phase) }, 1));
+    auto c = timeEmbedding(layers::timeFeatures(t, B, m_frequencies, floatOpts));
 
     if (o.numLabels > 0) {
-        torch::Tensor oneHot;
-        if (labels.defined()) {
-            WFM_CHECK(labels.dim() == 1 && labels.size(0) == B,
-                "set transformer: labels must be [B] = [", B, "], got ", labels.sizes());
-            WFM_CHECK(!labels.is_floating_point() && labels.scalar_type() != torch::kBool,
-                "set transformer: labels must be integers, got ", labels.scalar_type());
-            const auto lab = labels.to(torch::TensorOptions().dtype(torch::kLong).device(x.device()));
-            if (B > 0) {
-                const int64_t lo = lab.min().item<int64_t>();
-                const int64_t hi = lab.max().item<int64_t>();
-                WFM_CHECK(lo >= 0 && hi <= o.numLabels, "set transformer: labels must be in [0, ",
-                    o.numLabels, "] (", o.numLabels, " = null), got [", lo, ", ", hi, "]");
-            }
-            // The null label (index numLabels) is the zero one-hot, as the reference.
-            oneHot = torch::one_hot(lab, o.numLabels + 1).narrow(1, 0, o.numLabels).to(floatOpts);
-        } else {
-            oneHot = torch::zeros({ B, o.numLabels }, floatOpts);
-        }
-        c = c + labelEmbedding(oneHot);
+        // The null label (index numLabels) is the zero one-hot, as the reference.
+        c = c + labelEmbedding(layers::labelOneHot(labels, B, o.numLabels, floatOpts, "set transformer"));
     } else {
         WFM_CHECK(!labels.defined(), "set transformer: labels given to an unconditional model");
     }
@@ -498,7 +477,7 @@ torch::Tensor SetTransformerImpl::forward(const torch::Tensor& x, const torch::T
     for (const auto& block : *blocks) {
         h = block->as<SetTransformerBlockImpl>()->forward(h, c, keyMask);
     }
-    return head(headNorm(h)).masked_fill(liveCol.logical_not(), 0.0);
+    return head(normalize(headNorm, h)).masked_fill(liveCol.logical_not(), 0.0);
 }
 
 int64_t SetTransformerImpl::parameterCount() const

@@ -446,4 +446,28 @@ torch::Tensor transportMap(const torch::Tensor& x, const torch::Tensor& y, const
     return p.squeeze ? T.squeeze(0) : T;
 }
 
+torch::Tensor DisplacementInterpolation::at(double t) const
+{
+    return torch::lerp(source, mapped, t);
+}
+
+DisplacementInterpolation displacementInterpolation(const torch::Tensor& x, const torch::Tensor& y,
+    const torch::Tensor& a, const torch::Tensor& b, const SinkhornOptions& options, MapKind kind)
+{
+    WFM_CHECK(x.dim() == 2 && y.dim() == 2 && x.size(1) == y.size(1),
+        "displacementInterpolation: clouds must be [n,d] and [m,d], got ", x.sizes(), " and ", y.sizes());
+    torch::NoGradGuard noGrad;
+    const SinkhornResult plan = sinkhorn(x, y, a, b, options);
+    DisplacementInterpolation out;
+    out.source = x;
+    if (kind == MapKind::Barycentric) {
+        out.mapped = transportMap(x, y, a, b, plan, kind).reshape(x.sizes());
+    } else {
+        out.assignment = assignment(x, y, a, b, plan, kind).reshape({ x.size(0) });
+        out.mapped = y.index_select(0, out.assignment.clamp_min(0));
+        out.mapped = torch::where((a > 0).unsqueeze(1), out.mapped, x);
+    }
+    return out;
+}
+
 } // namespace wfm::ot

@@ -140,6 +140,20 @@ struct PointCloudDataset
     void validate(const std::string& what) const;
 };
 
+/// Rows of a stratified train/test split, each list increasing.
+struct SplitIndices
+{
+    std::vector<std::int64_t> train;
+    std::vector<std::int64_t> test;
+};
+
+/// Splits rows 0..count-1: the rows of each label (labels [count] int64 >= 0, or all rows when
+/// undefined) are shuffled by a Fisher-Yates pass seeded with `seed`, and the first
+/// round(testFraction * group size) of each group go to the test set. Point clouds and
+/// Gaussians split with it, so the same labels and seed give the same rows. Throws ConfigError
+/// for a fraction outside [0, 1) or negative labels.
+SplitIndices stratifiedSplit(std::int64_t count, const torch::Tensor& labels, double testFraction, std::uint64_t seed);
+
 /// The two parts of PointCloudDataset::split().
 struct DatasetSplit
 {

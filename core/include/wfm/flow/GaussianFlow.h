@@ -61,6 +61,7 @@ struct GaussianStepOptions
     bool minibatchOt = true;   ///< re-pair sources by gaussianMinibatchPairing
     bool euclideanLoss = false; ///< Frobenius instead of the L2(N_t) loss
     double labelDropout = 0.1; ///< probability of replacing a label by the null label
+    bool mixedPrecision = false; ///< bfloat16 autocast for the forward (see StepOptions)
 };
 
 /// One training batch: data (t = 1) and sources (t = 0), same B and d.

@@ -55,6 +55,9 @@ struct GenerateRequest
     std::int64_t chunk = 0;
     /// Use the EMA weights when the run has them.
     bool ema = true;
+    /// Evaluate the velocity field under bfloat16 autocast (see StepOptions::mixedPrecision;
+    /// ignored where mixedPrecisionSupported() is false). The state is integrated in float32.
+    bool mixedPrecision = false;
 
     static constexpr std::int64_t kRandomLabel = -1;
     static constexpr std::int64_t kNullLabel = -2;

@@ -36,6 +36,27 @@ struct StepOptions
     ot::MapKind map = ot::MapKind::Rounded;
     /// Probability that a label is replaced by the null label (classifier-free guidance).
     double labelDropout = 0.0;
+    /// bfloat16 autocast for the model's forward pass (the OT stays in float32). On CUDA, and on
+    /// CPUs with bfloat16 matrix units (AMX / AVX-512 BF16); elsewhere it is ignored.
+    bool mixedPrecision = false;
+};
+
+/// Whether bfloat16 autocast pays on `device`: CUDA, or a CPU with AMX-BF16 / AVX-512 BF16.
+bool mixedPrecisionSupported(const torch::Device& device);
+
+/// bfloat16 autocast for `device` while in scope (nothing when `enable` is false or
+/// mixedPrecisionSupported(device) is not); restores the previous state on exit.
+class AutocastGuard
+{
+public:
+    AutocastGuard(bool enable, const torch::Device& device);
+    ~AutocastGuard();
+    AutocastGuard(const AutocastGuard&) = delete;
+    AutocastGuard& operator=(const AutocastGuard&) = delete;
+
+private:
+    bool m_cuda = false;
+    bool m_cpu = false;
 };
 
 /// Wall-clock split of one step, seconds.

@@ -54,4 +54,18 @@ torch::Tensor assignment(const torch::Tensor& x, const torch::Tensor& y, const t
 torch::Tensor transportMap(const torch::Tensor& x, const torch::Tensor& y, const torch::Tensor& a,
     const torch::Tensor& b, const SinkhornResult& result, MapKind kind, std::uint64_t seed = 0);
 
+/// McCann's displacement interpolation between two weighted clouds along the entropic OT map:
+/// x_t = (1 - t) x + t T(x), T from sinkhorn(x, y, a, b, options) and `kind`. Unbatched:
+/// x [n,d], y [m,d], a [n], b [m] (see sinkhorn() for the weights).
+struct DisplacementInterpolation
+{
+    torch::Tensor source;     ///< x [n,d]
+    torch::Tensor mapped;     ///< T(x) [n,d]
+    torch::Tensor assignment; ///< [n] target index of each source point; undefined for Barycentric
+    /// x_t [n,d] for t in [0, 1].
+    torch::Tensor at(double t) const;
+};
+DisplacementInterpolation displacementInterpolation(const torch::Tensor& x, const torch::Tensor& y,
+    const torch::Tensor& a, const torch::Tensor& b, const SinkhornOptions& options, MapKind kind = MapKind::Rounded);
+
 } // namespace wfm::ot
