@@ -2,7 +2,8 @@
 # Trains a recipe from resources/configs, evaluates it on its held-out split and times generation;
 # everything lands in OUT (default bench/results/quality-<recipe>-<date>/).
 #   bench/quality/run_recipe.sh RECIPE [OUT] [extra evaluate flags...]
-# Run on a quiet machine: the training time is part of the result.
+# Run on a quiet machine: the training time is part of the result. Generation speed is timed at
+# GEN_POINTS points per cloud (default 256; 0 = sizes drawn from the training data).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 recipe="$1"
@@ -25,6 +26,6 @@ echo "train_wall_seconds: $(echo "$end - $start" | bc)" >> "$out/machine.txt"
 cp "$run/log.csv" "$out/log.csv"
 "$wfm" evaluate --run "$run" --out "$out/evaluate.json" "$@" > /dev/null
 "$wfm" bench generate --run "$run" --num 32 --gen-steps 100 --integrator midpoint --repeat 2 \
-    --out "$out/generate.json" > /dev/null
+    --gen-points "${GEN_POINTS:-256}" --out "$out/generate.json" > /dev/null
 rm -rf "$run"
 cat "$out/evaluate.json"
