@@ -368,11 +368,15 @@ int runGenerateBench(const BenchArgs& a)
     req.steps = a.genSteps;
     req.integrator = flow::parseIntegrator(a.integrator);
     req.points = a.genPoints;
+    req.mixedPrecision = a.mixed;
     std::vector<double> seconds;
     nlohmann::json out;
+    double guidance = 1.0;
+    bool mixed = false;
     const std::string dev = a.device == "auto" ? "" : a.device;
     if (kind == flow::ModelKind::Gaussians) {
         auto gen = flow::loadGaussianGenerator(a.run, dev);
+        guidance = gen->config().generate.guidance;
         for (int r = 0; r < a.repeat; ++r) {
             req.seed = static_cast<std::uint64_t>(r);
             seconds.push_back(gen->generate(req).seconds);
@@ -381,6 +385,8 @@ int runGenerateBench(const BenchArgs& a)
         out["kind"] = "gaussians";
     } else {
         auto gen = flow::loadCloudGenerator(a.run, dev);
+        guidance = gen->config().generate.guidance;
+        mixed = a.mixed && flow::mixedPrecisionSupported(gen->device());
         int64_t pointsUsed = 0;
         for (int r = 0; r < a.repeat; ++r) {
             req.seed = static_cast<std::uint64_t>(r);
@@ -397,6 +403,8 @@ int runGenerateBench(const BenchArgs& a)
     out["count"] = a.num;
     out["steps"] = a.genSteps;
     out["integrator"] = a.integrator;
+    out["guidance"] = guidance;
+    out["mixed_precision"] = mixed;
     out["velocity_evaluations"] = a.genSteps * flow::evaluationsPerStep(*req.integrator);
     out["seconds_all"] = seconds;
     const double best = *std::min_element(seconds.begin(), seconds.end());
@@ -439,7 +447,7 @@ Runner addBenchCommand(CLI::App& app)
     cmd->add_option("--warmup", a->warmup, "train-step: untimed steps first")->capture_default_str();
     cmd->add_option("--minibatch", a->minibatch, "train-step: chamfer or none")->capture_default_str();
     cmd->add_option("--map", a->map, "train-step: rounded, argmax, sampled or barycentric")->capture_default_str();
-    cmd->add_flag("--mixed", a->mixed, "train-step: bfloat16 autocast for the model (CUDA, or CPUs with AMX / AVX-512 BF16)");
+    cmd->add_flag("--mixed", a->mixed, "train-step, generate: bfloat16 autocast for the model (CUDA, or CPUs with AMX / AVX-512 BF16)");
     cmd->add_option("--data", a->data, "train-step: dataset SPEC (default: built-in clouds of --points/2 to --points points)");
     cmd->add_option("--run", a->run, "generate: run folder");
     cmd->add_option("--num", a->num, "generate: samples per repetition")->capture_default_str();

@@ -366,6 +366,19 @@ private Q_SLOTS:
             QVERIFY(o.value("cov").toDouble() > 0 && o.value("mmd").toDouble() > 0);
         }
         QVERIFY(QFile::exists(path("eval.json")));
+        // The first 3 reference clouds only, raw weights, no EMD; the reference count says so.
+        auto e3 = runWfm({ "evaluate", "--run", run, "--steps", "4", "--max-points", "16", "--emd", "none",
+            "--max-reference", "3", "--raw", "--out", path("eval3.json") });
+        QCOMPARE(e3.code, 0);
+        const auto e3j = e3.json();
+        QCOMPARE(e3j.value("reference_count").toInt(), 3);
+        QCOMPARE(e3j.value("generated").toInt(), 3);
+        QCOMPARE(e3j.value("reference_available").toInt(), ej.value("reference_count").toInt());
+        QCOMPARE(e3j.value("weights").toString(), QStringLiteral("raw"));
+        QVERIFY(!e3j.value("metrics").toObject().contains("emd"));
+        auto badNiche = runWfm({ "evaluate", "--run", run, "--niche", "maybe", "--out", path("x.json") });
+        QCOMPARE(badNiche.code, 2);
+        QVERIFY(badNiche.err.contains("--niche"));
     }
 
     // Gaussian runs: the data spec selects the model; generate writes means and covariances.

@@ -437,6 +437,32 @@ private Q_SLOTS:
         EXPECT_THROW_MSG(ConfigError, flow::evaluateClouds(*gen, shapes, "shapes", o), "shapes", "dimension");
     }
 
+    // Niche data: evaluation (which generates under NoGradGuard) still fits the niche
+    // classifier, and reports its accuracy on real and generated niches.
+    void nicheEvaluationFitsTheClassifier()
+    {
+        QTemporaryDir dir;
+        const std::string run = dir.filePath("run").toStdString();
+        auto c = tinyConfig(3);
+        c.data.spec = "builtin:tissue?cells=400&genes=16&k=6&pcs=4";
+        c.data.normalization = data::Normalization::Kind::Standardize;
+        flow::Trainer t(c, run);
+        t.run();
+        auto gen = flow::loadCloudGenerator(run);
+        flow::EvaluateOptions o;
+        o.chamferPoints = 6;
+        o.emd = flow::EmdMode::None;
+        const auto e = flow::evaluateClouds(*gen, flow::heldOutClouds(gen->config()), "tissue", o);
+        QVERIFY(e.niche.has_value());
+        const auto& r = e.niche->report;
+        QCOMPARE(r.realCount, e.reference.count());
+        QCOMPARE(r.generatedCount, e.reference.count());
+        QVERIFY(r.realAccuracy >= 0 && r.realAccuracy <= 1 && r.generatedAccuracy >= 0 && r.generatedAccuracy <= 1);
+        QVERIFY2(r.realAccuracy > r.chance, qPrintable(QString("real %1, chance %2").arg(r.realAccuracy).arg(r.chance)));
+        o.niche = flow::NicheMode::Off;
+        QVERIFY(!flow::evaluateClouds(*gen, flow::heldOutClouds(gen->config()), "tissue", o).niche.has_value());
+    }
+
     // A Gaussian run through the same loop: the spec selects the model, the loss falls, generated
     // covariances are positive definite, a checkpoint reproduces the live generator, and resume
     // continues with the uninterrupted losses.

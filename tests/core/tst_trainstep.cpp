@@ -135,10 +135,19 @@ private Q_SLOTS:
     // bfloat16 autocast changes the forward's arithmetic, not its result beyond bfloat16
     // rounding: the loss and the gradient agree with float32 to bfloat16 accuracy. Where the
     // CPU has no bfloat16 units the switch is off and the results are bit-identical.
+    void mixedPrecisionAgreesWithFloat32_data()
+    {
+        QTest::addColumn<int>("impl");
+        QTest::newRow("one-piece attention") << static_cast<int>(model::AttentionImpl::Naive);
+        QTest::newRow("chunked attention") << static_cast<int>(model::AttentionImpl::Chunked);
+    }
+
     void mixedPrecisionAgreesWithFloat32()
     {
+        QFETCH(int, impl);
         model::SetTransformerOptions mo;
         mo.setDim(3).setWidth(64).setBlocks(2).setHeads(4).setMlpWidth(128).setDropout(0.0).setNumLabels(3);
+        mo.setAttention(static_cast<model::AttentionImpl>(impl)).setChunkSize(16);
         torch::manual_seed(21);
         model::SetTransformer net(mo);
         auto data = at::make_generator<at::CPUGeneratorImpl>(3);

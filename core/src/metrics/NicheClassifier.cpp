@@ -65,6 +65,8 @@ torch::Tensor nicheSummary(const torch::Tensor& points, const torch::Tensor& wei
 
 NicheClassifier NicheClassifier::train(const data::PointCloudDataset& data, const NicheClassifierOptions& o)
 {
+    // Fitting needs gradients even when the caller evaluates under a NoGradGuard.
+    torch::AutoGradMode enableGrad(true);
     WFM_CHECK(data.hasLabels(), "NicheClassifier::train: the dataset has no labels");
     WFM_CHECK(data.count() >= 2, "NicheClassifier::train: need at least 2 niches");
     WFM_CHECK(o.hidden >= 0 && o.epochs >= 1 && o.lr > 0 && o.weightDecay >= 0,

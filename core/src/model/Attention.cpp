@@ -262,6 +262,9 @@ public:
         const torch::Tensor& weight, const torch::Tensor& bias, const torch::Tensor& keyMask,
         int64_t heads, int64_t chunk, double p, int64_t seed, bool broadcast)
     {
+        // Autocast would turn the projection bfloat16 here but not in backward's recomputation;
+        // the kernel runs in the inputs' precision instead.
+        c10::impl::ExcludeDispatchKeyGuard noAutocast(c10::autocast_dispatch_keyset);
         const ChunkConfig cfg { chunk, p, seed, broadcast };
         torch::Tensor out, lse;
         {
@@ -285,6 +288,7 @@ public:
         const int64_t heads = ctx->saved_data["heads"].toInt();
         const int64_t B = x.size(0), N = x.size(1), E = x.size(2), D = E / heads;
         torch::NoGradGuard noGrad;
+        c10::impl::ExcludeDispatchKeyGuard noAutocast(c10::autocast_dispatch_keyset);
         // Gradient of the joint projection output, laid out as [B,N,3,H,D] = [BN,3E].
         auto gradQkv = torch::empty({ B, N, 3, heads, D }, x.options());
         {
@@ -454,9 +458,13 @@ torch::Tensor multiHeadAttention(const torch::Tensor& q, const torch::Tensor& k,
         return naiveAttention(q, k, v, mask, p, seed, options.broadcastDropout);
     }
     const int64_t chunk = resolveChunkSize(options, B, H, N);
-    const auto qh = q.permute({ 0, 2, 1, 3 }).contiguous();
-    const auto kh = k.permute({ 0, 2, 1, 3 }).contiguous();
-    const auto vh = v.permute({ 0, 2, 1, 3 }).contiguous();
+    // The chunked kernel runs in one precision, at least float32 (autocast does not reach inside
+    // a custom autograd function, so bfloat16 projections come here as bfloat16).
+    const auto dtype = at::promote_types(at::promote_types(q.scalar_type(), k.scalar_type()),
+        at::promote_types(v.scalar_type(), torch::kFloat));
+    const auto qh = q.permute({ 0, 2, 1, 3 }).to(dtype).contiguous();
+    const auto kh = k.permute({ 0, 2, 1, 3 }).to(dtype).contiguous();
+    const auto vh = v.permute({ 0, 2, 1, 3 }).to(dtype).contiguous();
     return ChunkedAttentionFunction::apply(qh, kh, vh, emptyMaskIfUndefined(mask, q.device()),
         chunk, p, seed, options.broadcastDropout);
 }
@@ -491,7 +499,7 @@ torch::Tensor projectedSelfAttention(const torch::Tensor& x, const torch::Tensor
             options, training);
     }
     const int64_t seed = p > 0.0 ? (options.seed ? *options.seed : drawSeed()) : 0;
-    return ProjectedAttentionFunction::apply(x.contiguous(), weight, bias,
+    return ProjectedAttentionFunction::apply(x.to(weight.scalar_type()).contiguous(), weight, bias,
         emptyMaskIfUndefined(mask, x.device()), heads, resolveChunkSize(options, B, heads, N), p,
         seed, options.broadcastDropout);
 }
