@@ -40,6 +40,22 @@ GenerateRequest baseRequest(std::int64_t count, const EvaluateOptions& o)
     return r;
 }
 
+/// The opening both evaluations share: the dimensions agree, and `out` gets the reference's
+/// name, its size and its first maxReference rows (at least one).
+template <class Evaluation, class Generator, class Dataset>
+void takeReference(Evaluation& out, const Generator& generator, const Dataset& reference,
+    const std::string& referenceName, const EvaluateOptions& o)
+{
+    if (reference.dim() != generator.dim()) {
+        throw ConfigError("reference data '" + referenceName + "' has dimension " + std::to_string(reference.dim())
+            + ", the model " + std::to_string(generator.dim()));
+    }
+    out.referenceName = referenceName;
+    out.heldOutCount = reference.count();
+    out.reference = reference.subset(firstIndices(reference.count(), o.maxReference));
+    WFM_CHECK(out.reference.count() >= 1, "evaluate: reference data '", referenceName, "' is empty");
+}
+
 } // namespace
 
 std::string emdModeName(EmdMode mode)
@@ -129,16 +145,9 @@ CloudEvaluation evaluateClouds(const CloudGenerator& generator, const data::Poin
     const auto t0 = std::chrono::steady_clock::now();
     torch::NoGradGuard noGrad;
     const TrainConfig& config = generator.config();
-    if (reference.dim() != generator.dim()) {
-        throw ConfigError("reference data '" + referenceName + "' has dimension " + std::to_string(reference.dim())
-            + ", the model " + std::to_string(generator.dim()));
-    }
     CloudEvaluation out;
-    out.referenceName = referenceName;
-    out.heldOutCount = reference.count();
-    out.reference = reference.subset(firstIndices(reference.count(), o.maxReference));
+    takeReference(out, generator, reference, referenceName, o);
     const data::PointCloudDataset& ref = out.reference;
-    WFM_CHECK(ref.count() >= 1, "evaluate: reference data '", referenceName, "' is empty");
     const std::int64_t R = ref.count();
     const std::int64_t K = o.count > 0 ? o.count : R;
 
@@ -215,16 +224,9 @@ GaussianEvaluation evaluateGaussians(const GaussianGenerator& generator,
     const auto t0 = std::chrono::steady_clock::now();
     torch::NoGradGuard noGrad;
     const TrainConfig& config = generator.config();
-    if (reference.dim() != generator.dim()) {
-        throw ConfigError("reference data '" + referenceName + "' has dimension " + std::to_string(reference.dim())
-            + ", the model " + std::to_string(generator.dim()));
-    }
     GaussianEvaluation out;
-    out.referenceName = referenceName;
-    out.heldOutCount = reference.count();
-    out.reference = reference.subset(firstIndices(reference.count(), o.maxReference));
+    takeReference(out, generator, reference, referenceName, o);
     const data::GaussianDataset& ref = out.reference;
-    WFM_CHECK(ref.count() >= 1, "evaluate: reference data '", referenceName, "' is empty");
     const std::int64_t R = ref.count();
     const std::int64_t K = o.count > 0 ? o.count : R;
     GenerateRequest req = baseRequest(K, o);
