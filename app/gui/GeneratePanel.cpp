@@ -329,24 +329,66 @@ void GeneratePanel::exportSamples()
     if (m_samples.frameCount() == 0 && m_samples.clouds.count == 0 && m_samples.gaussians.count == 0) {
         return;
     }
+    // PLY holds points only, so Gaussian samples are offered .npz and .csv.
+    struct Choice
+    {
+        QString filter;
+        QString suffix;
+    };
+    QVector<Choice> choices { { tr("NumPy archives (*.npz)"), QStringLiteral("npz") } };
+    if (!m_samples.gaussian) {
+        choices.push_back({ tr("PLY point clouds (*.ply)"), QStringLiteral("ply") });
+    }
+    choices.push_back({ tr("CSV tables (*.csv)"), QStringLiteral("csv") });
     QSettings settings;
+    const QString lastSuffix = settings.value(QStringLiteral("export/samplesFormat"), QStringLiteral("npz")).toString();
+    QStringList filters;
+    QString selected = choices.front().filter;
+    QString suffix = choices.front().suffix;
+    for (const Choice& c : choices) {
+        filters << c.filter;
+        if (c.suffix == lastSuffix) {
+            selected = c.filter;
+            suffix = c.suffix;
+        }
+    }
     QString path = QFileDialog::getSaveFileName(this, tr("Export samples"),
         QDir(settings.value(QStringLiteral("export/lastDir"), QDir::homePath()).toString())
-            .filePath(QStringLiteral("samples.npz")),
-        tr("NumPy archives (*.npz)"));
+            .filePath(QStringLiteral("samples.") + suffix),
+        filters.join(QStringLiteral(";;")), &selected);
     if (path.isEmpty()) {
         return;
     }
-    if (QFileInfo(path).suffix().isEmpty()) {
-        path += QStringLiteral(".npz");
+    if (!sampleFormatForPath(path, nullptr)) {
+        // No suffix or another one: the chosen filter's.
+        for (const Choice& c : choices) {
+            if (c.filter == selected) {
+                suffix = c.suffix;
+            }
+        }
+        path += QLatin1Char('.') + suffix;
     }
     settings.setValue(QStringLiteral("export/lastDir"), QFileInfo(path).absolutePath());
+    settings.setValue(QStringLiteral("export/samplesFormat"), QFileInfo(path).suffix().toLower());
+    exportSamplesTo(path);
+}
+
+bool GeneratePanel::exportSamplesTo(const QString& path)
+{
+    SampleFormat format = SampleFormat::Npz;
+    if (!sampleFormatForPath(path, &format)) {
+        Q_EMIT errorOccurred(tr("Export samples"),
+            tr("Cannot tell the file type of %1: use .npz, .ply or .csv").arg(QDir::toNativeSeparators(path)));
+        return false;
+    }
     try {
-        writeSamplesNpz(m_samples, path);
-        Q_EMIT statusMessage(tr("Saved %1").arg(QDir::toNativeSeparators(path)));
+        writeSamples(m_samples, path, format);
     } catch (const std::exception& e) {
         Q_EMIT errorOccurred(tr("Export samples"), errorMessage(e));
+        return false;
     }
+    Q_EMIT statusMessage(tr("Saved %1").arg(QDir::toNativeSeparators(path)));
+    return true;
 }
 
 void GeneratePanel::updateControls()

@@ -23,8 +23,8 @@ namespace wfm::gui {
 
 /// Generate: count, label, guidance, integrator, steps and seed; generation (with trajectory)
 /// runs in a background task; a timeline (play / pause, loop, speed, scrub) walks the
-/// trajectory, from noise (t = 0) to data (t = 1). Samples export to .npz here; videos are
-/// exported by the main window (they need the view).
+/// trajectory, from noise (t = 0) to data (t = 1). Samples export to .npz, .ply (point clouds)
+/// or .csv here; videos are exported by the main window (they need the view).
 class GeneratePanel : public QWidget
 {
     Q_OBJECT
@@ -50,6 +50,11 @@ public:
     void setFrame(int frame);
     void setPlaying(bool playing);
     bool isPlaying() const { return m_timer.isActive(); }
+    /// Writes the final samples to `path` in the format its suffix names (npz, ply, csv; see
+    /// writeSamples), atomically. Reports success by statusMessage and failure (unknown suffix,
+    /// PLY of Gaussians, nothing to write, an unwritable path) by errorOccurred; returns whether
+    /// the file was written.
+    bool exportSamplesTo(const QString& path);
     /// Thumbnails of the last generated samples.
     wfm::GalleryView* gallery() const { return m_gallery; }
 

@@ -29,6 +29,7 @@
 #include <QFileInfo>
 #include <QFutureWatcher>
 #include <QKeySequence>
+#include <QMenu>
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QMimeData>
@@ -39,9 +40,63 @@
 #include <QUrl>
 #include <QtConcurrent/QtConcurrentRun>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
+#include <utility>
+#include <vector>
 
 namespace wfm {
+
+namespace {
+
+/// Name of coordinate `a` of `dim`-dimensional data, as View > Colour by and the scalar bar show it.
+QString featureName(int a, int dim)
+{
+    if (dim <= 3) {
+        return QString(QLatin1Char("xyz"[a]));
+    }
+    return MainWindow::tr("Feature %1").arg(a + 1);
+}
+
+/// Per coordinate, [min, max] over the live points of every snapshot of `over` with the
+/// dimension of the first ({0, 0} where there is none).
+std::vector<std::pair<double, double>> coordinateRanges(const std::vector<const CloudSnapshot*>& over)
+{
+    if (over.empty() || over.front()->dim <= 0) {
+        return {};
+    }
+    const int dim = over.front()->dim;
+    std::vector<float> lo(static_cast<size_t>(dim), std::numeric_limits<float>::infinity());
+    std::vector<float> hi(static_cast<size_t>(dim), -std::numeric_limits<float>::infinity());
+    for (const CloudSnapshot* s : over) {
+        if (s->dim != dim) {
+            continue;
+        }
+        const size_t cells = static_cast<size_t>(s->count) * static_cast<size_t>(s->maxPoints);
+        for (size_t p = 0; p < cells; ++p) {
+            if (!(s->weights[p] > 0.0f)) {
+                continue;
+            }
+            const float* x = s->points.data() + p * static_cast<size_t>(dim);
+            for (int a = 0; a < dim; ++a) {
+                if (std::isfinite(x[a])) {
+                    lo[static_cast<size_t>(a)] = std::min(lo[static_cast<size_t>(a)], x[a]);
+                    hi[static_cast<size_t>(a)] = std::max(hi[static_cast<size_t>(a)], x[a]);
+                }
+            }
+        }
+    }
+    std::vector<std::pair<double, double>> ranges(static_cast<size_t>(dim), { 0.0, 0.0 });
+    for (size_t a = 0; a < ranges.size(); ++a) {
+        if (lo[a] <= hi[a]) {
+            ranges[a] = { lo[a], hi[a] };
+        }
+    }
+    return ranges;
+}
+
+} // namespace
 
 bool parseDemoScene(const QString& name, DemoScene* scene)
 {
@@ -68,7 +123,26 @@ struct MainWindow::Private
     GaussianScene gaussians;
     LinesScene lines; ///< transport lines x -> T(x) of a geodesic
     QAction* transportLines = nullptr;
+    // View > Colour by: one exclusive choice.
+    QMenu* colourMenu = nullptr;
+    QActionGroup* colourBy = nullptr;
+    QAction* colourLabel = nullptr;
     QAction* correspondence = nullptr;
+    std::vector<QAction*> features; ///< one per coordinate of the clouds shown
+    bool updatingColourMenu = false;
+    /// The clouds shown, in data units (before the grid layout), and per coordinate the range
+    /// of the colour map (the shown data, or every frame of the shown samples).
+    CloudSnapshot colourSource;
+    std::vector<std::pair<double, double>> featureRanges;
+    enum class Showing
+    {
+        Nothing,
+        Demo,
+        Data,
+        Samples
+    };
+    Showing showing = Showing::Nothing;
+    bool correspondenceDemo = false;
     QAction* mode2D = nullptr;
     QAction* animate = nullptr;
     QMetaObject::Connection animation;
@@ -152,11 +226,25 @@ MainWindow::MainWindow(bool persistGeometry, QWidget* parent)
     d->transportLines->setToolTip(tr("In a geodesic: lines from each point x of the start to its image T(x)"));
     d->transportLines->setCheckable(true);
     d->transportLines->setShortcut(QKeySequence(tr("Ctrl+L")));
-    d->correspondence = view->addAction(tr("Colour by &correspondence"));
+    d->colourMenu = view->addMenu(tr("&Colour by"));
+    d->colourMenu->setObjectName(QStringLiteral("colourByMenu"));
+    d->colourMenu->setToolTipsVisible(true);
+    d->colourBy = new QActionGroup(this);
+    d->colourBy->setExclusionPolicy(QActionGroup::ExclusionPolicy::Exclusive);
+    d->colourLabel = d->colourMenu->addAction(tr("&Label"));
+    d->colourLabel->setObjectName(QStringLiteral("colourByLabel"));
+    d->colourLabel->setToolTip(tr("Colour each cloud by its label, with a legend"));
+    d->correspondence = d->colourMenu->addAction(tr("&Correspondence"));
     d->correspondence->setObjectName(QStringLiteral("colourByCorrespondence"));
     d->correspondence->setToolTip(tr("In a geodesic: colour each moving point by where it started (the start "
                                      "and the interpolant are shown, the end is hidden)"));
-    d->correspondence->setCheckable(true);
+    for (QAction* a : { d->colourLabel, d->correspondence }) {
+        a->setCheckable(true);
+        d->colourBy->addAction(a);
+        connect(a, &QAction::toggled, this, &MainWindow::colourChoiceToggled);
+    }
+    d->colourLabel->setChecked(true);
+    d->colourMenu->addSeparator();
     auto redrawGeodesic = [this] {
         if (d->generate->samples().overlay) {
             d->gridSerial = -1; // re-apply colours
@@ -164,7 +252,6 @@ MainWindow::MainWindow(bool persistGeometry, QWidget* parent)
         }
     };
     connect(d->transportLines, &QAction::toggled, this, redrawGeodesic);
-    connect(d->correspondence, &QAction::toggled, this, redrawGeodesic);
     connect(d->viewport, &VtkViewport::modeChanged, this, [this, mode3D](bool twoD) {
         d->mode2D->setChecked(twoD);
         mode3D->setChecked(!twoD);
@@ -309,10 +396,112 @@ VtkViewport* MainWindow::viewport() const
     return d->viewport;
 }
 
+const CloudScene& MainWindow::cloudScene() const
+{
+    return d->clouds;
+}
+
+void MainWindow::setFeatureCount(int dim)
+{
+    dim = std::max(0, dim);
+    if (dim == static_cast<int>(d->features.size())) {
+        return;
+    }
+    const int chosen = chosenFeature();
+    // No redraws while the entries change: the caller shows the new clouds next.
+    d->updatingColourMenu = true;
+    for (QAction* a : d->features) {
+        d->colourBy->removeAction(a);
+        delete a;
+    }
+    d->features.clear();
+    for (int a = 0; a < dim; ++a) {
+        QAction* action = d->colourMenu->addAction(featureName(a, dim));
+        action->setObjectName(QStringLiteral("colourByFeature%1").arg(a));
+        action->setToolTip(tr("Colour each point by its coordinate %1 (data units), with a scalar bar")
+                               .arg(featureName(a, dim)));
+        action->setCheckable(true);
+        action->setData(a);
+        d->colourBy->addAction(action);
+        connect(action, &QAction::toggled, this, &MainWindow::colourChoiceToggled);
+        d->features.push_back(action);
+    }
+    if (chosen >= 0) {
+        // The same coordinate if the new data has it, else labels.
+        (chosen < dim ? d->features[static_cast<size_t>(chosen)] : d->colourLabel)->setChecked(true);
+    }
+    d->updatingColourMenu = false;
+}
+
+int MainWindow::chosenFeature() const
+{
+    for (size_t a = 0; a < d->features.size(); ++a) {
+        if (d->features[a]->isChecked()) {
+            return static_cast<int>(a);
+        }
+    }
+    return -1;
+}
+
+void MainWindow::colourChoiceToggled(bool on)
+{
+    if (d->updatingColourMenu) {
+        return;
+    }
+    if (on) {
+        recolour();
+        return;
+    }
+    // Unchecking the chosen entry in code leaves none chosen: back to labels. (When another
+    // entry is chosen, the group unchecks this one first; that one already reports checked.)
+    const QList<QAction*> entries = d->colourBy->actions();
+    if (std::none_of(entries.begin(), entries.end(), [](const QAction* a) { return a->isChecked(); })) {
+        d->colourLabel->setChecked(true);
+    }
+}
+
+void MainWindow::recolour()
+{
+    if (d->showing == Private::Showing::Samples && d->generate->samples().overlay) {
+        // A geodesic shows other clouds with correspondence colours: draw it again.
+        d->gridSerial = -1; // re-apply colours
+        showSamples(d->generate->samples(), d->generate->currentFrame());
+    } else {
+        applyColourChoice();
+    }
+}
+
+void MainWindow::applyColourChoice()
+{
+    const CloudSnapshot& c = d->colourSource;
+    if (c.count == 0 || d->clouds.pointCount() == 0) {
+        return;
+    }
+    const int feature = chosenFeature();
+    if (feature >= 0 && feature < c.dim) {
+        const size_t cells = static_cast<size_t>(c.count) * static_cast<size_t>(c.maxPoints);
+        std::vector<float> values(cells);
+        for (size_t p = 0; p < cells; ++p) {
+            values[p] = c.points[p * static_cast<size_t>(c.dim) + static_cast<size_t>(feature)];
+        }
+        const auto range = static_cast<size_t>(feature) < d->featureRanges.size()
+            ? d->featureRanges[static_cast<size_t>(feature)]
+            : std::pair { 0.0, 0.0 };
+        d->clouds.colourByScalar(values, featureName(feature, c.dim), range);
+    } else if (d->correspondenceDemo) {
+        d->clouds.setCorrespondenceColours(c, 0);
+    } else if (d->clouds.colourMode() != CloudScene::ColourMode::Label) {
+        d->clouds.colourByLabel();
+    }
+}
+
 void MainWindow::showDemo(DemoScene scene)
 {
     d->demo = scene;
     d->demoShown = true;
+    d->showing = Private::Showing::Demo;
+    d->correspondenceDemo = false;
+    d->colourSource = {};
     if (scene != DemoScene::Ellipsoids) {
         d->animate->setChecked(false);
     }
@@ -320,8 +509,11 @@ void MainWindow::showDemo(DemoScene scene)
     case DemoScene::Shapes: {
         const CloudSnapshot shapes = demo::shapeFamily();
         d->gaussians.clear();
+        d->colourSource = shapes;
+        d->featureRanges = coordinateRanges({ &shapes });
+        setFeatureCount(shapes.dim);
         d->clouds.setClouds(shapes, { 0, 1, 2 });
-        d->clouds.colourByLabel();
+        applyColourChoice();
         d->viewport->set2DMode(false);
         statusBar()->showMessage(tr("Demo: %1 points on a torus, a sphere and a trefoil knot").arg(d->clouds.pointCount()));
         break;
@@ -346,8 +538,13 @@ void MainWindow::showDemo(DemoScene scene)
     case DemoScene::Correspondence: {
         const CloudSnapshot pair = demo::correspondencePair();
         d->gaussians.clear();
+        // Correspondence colours unless a coordinate is chosen.
+        d->correspondenceDemo = true;
+        d->colourSource = pair;
+        d->featureRanges = coordinateRanges({ &pair });
+        setFeatureCount(pair.dim);
         d->clouds.setClouds(pair, { 0, 1 });
-        d->clouds.setCorrespondenceColours(pair, 0);
+        applyColourChoice();
         d->viewport->set2DMode(true);
         statusBar()->showMessage(tr("Demo: a cloud (left) and its image under a swirl (right); equal colours mark matched points"));
         break;
@@ -496,6 +693,9 @@ void MainWindow::showData(const gui::LoadedData& data)
     d->demoShown = false;
     d->training->setDataSpec(data.spec, data.gaussian);
     d->gridSerial = -1;
+    d->showing = Private::Showing::Data;
+    d->correspondenceDemo = false;
+    d->colourSource = {};
     if (data.gaussian) {
         d->clouds.clear();
         d->lines.clear();
@@ -508,8 +708,11 @@ void MainWindow::showData(const gui::LoadedData& data)
         for (int k = 0; k < shown.count; ++k) {
             all[static_cast<size_t>(k)] = k;
         }
+        d->colourSource = data.clouds;
+        d->featureRanges = coordinateRanges({ &data.clouds });
+        setFeatureCount(data.clouds.dim);
         d->clouds.setClouds(shown, all);
-        d->clouds.colourByLabel();
+        applyColourChoice();
         d->viewport->set2DMode(data.dim <= 2);
     }
     d->viewport->resetCamera();
@@ -530,8 +733,11 @@ void MainWindow::showSamples(const gui::Samples& s, int frame)
 {
     d->animate->setChecked(false);
     d->demoShown = false;
+    d->showing = Private::Showing::Samples;
+    d->correspondenceDemo = false;
     const bool newSamples = d->gridSerial != d->samplesSerial;
     if (s.gaussian) {
+        d->colourSource = {};
         const GaussianSnapshot& g = frame >= 0 && frame < static_cast<int>(s.gaussianFrames.size())
             ? s.gaussianFrames[static_cast<size_t>(frame)]
             : s.gaussians;
@@ -558,6 +764,15 @@ void MainWindow::showSamples(const gui::Samples& s, int frame)
     }
     if (newSamples) {
         d->grid = gridFor(s.clouds, s.cloudFrames.empty() ? nullptr : &s.cloudFrames.front());
+        // Coordinate colours keep one range over the whole trajectory.
+        std::vector<const CloudSnapshot*> frames { &c };
+        if (s.clouds.count > 0) {
+            frames.push_back(&s.clouds);
+        }
+        for (const CloudSnapshot& f : s.cloudFrames) {
+            frames.push_back(&f);
+        }
+        d->featureRanges = coordinateRanges(frames);
     }
     const CloudSnapshot shown = s.overlay ? c : arrangeInGrid(c, d->grid);
     std::vector<int> all(static_cast<size_t>(shown.count));
@@ -570,6 +785,8 @@ void MainWindow::showSamples(const gui::Samples& s, int frame)
     // interpolant.
     const bool geodesic = s.overlay && shown.count == 3 && !s.cloudFrames.empty();
     const bool byCorrespondence = geodesic && d->correspondence->isChecked();
+    d->colourSource = c;
+    setFeatureCount(c.dim);
     d->clouds.setClouds(shown, byCorrespondence ? std::vector<int> { 0, 2 } : all);
     if (geodesic && d->transportLines->isChecked()) {
         const CloudSnapshot& last = s.cloudFrames.back();
@@ -583,13 +800,10 @@ void MainWindow::showSamples(const gui::Samples& s, int frame)
     }
     if (byCorrespondence) {
         d->clouds.setCorrespondenceColours(shown, 0);
-    } else if (geodesic && d->clouds.colourMode() != CloudScene::ColourMode::Label) {
-        d->clouds.colourByLabel();
+    } else {
+        applyColourChoice();
     }
     if (newSamples) {
-        if (!byCorrespondence) {
-            d->clouds.colourByLabel();
-        }
         d->gridSerial = d->samplesSerial;
         d->viewport->set2DMode(c.dim <= 2);
         d->viewport->resetCamera();

@@ -8,6 +8,7 @@
 
 namespace wfm {
 
+class CloudScene;
 class VtkViewport;
 
 namespace gui {
@@ -33,9 +34,20 @@ bool parseDemoScene(const QString& name, DemoScene* scene);
 
 /// The WFM Studio main window: the VTK viewport as central widget; a dock with the Data,
 /// Training and Generate panels; File (open data, export screenshot / video / samples, quit),
-/// View (reset camera, 2-D/3-D) and Demo menus; a status bar. Files dropped on the window are
-/// loaded as data. Closing during training asks, then stops the run (keeping its checkpoint).
-/// The window geometry is kept in QSettings when `persistGeometry` is set.
+/// View (reset camera, 2-D/3-D, transport lines, Colour by) and Demo menus; a status bar. Files
+/// dropped on the window are loaded as data. Closing during training asks, then stops the run
+/// (keeping its checkpoint). The window geometry is kept in QSettings when `persistGeometry` is
+/// set.
+///
+/// View > Colour by (one choice, kept while data, samples and frames change): Label
+/// (colourByLabel), Correspondence (colourByCorrespondence: in a geodesic, each moving point by
+/// where it started; label colours elsewhere) or one entry per data coordinate, "x", "y", "z" up
+/// to 3 dimensions and "Feature 1" ... "Feature d" beyond (colourByFeature0, colourByFeature1,
+/// ...): each shown point by that coordinate, in data units, through the sequential colour map
+/// with a scalar bar. The range spans the shown data, or every frame of shown samples, so that
+/// a colour keeps its value along the timeline. The coordinate entries follow the dimension of
+/// the clouds shown; a chosen coordinate the new data lacks falls back to Label. The
+/// correspondence demo keeps its correspondence colours unless a coordinate is chosen.
 class MainWindow : public QMainWindow
 {
     Q_OBJECT
@@ -44,6 +56,8 @@ public:
     ~MainWindow() override;
 
     VtkViewport* viewport() const;
+    /// The point clouds drawn in the viewport (colour mode and point colours, for tests).
+    const CloudScene& cloudScene() const;
 
     /// Shows one of the built-in demos (switching the view to 2-D or 3-D to match).
     void showDemo(DemoScene scene);
@@ -80,6 +94,15 @@ private:
     void showData(const gui::LoadedData& data);
     void showSamples(const gui::Samples& samples, int frame);
     void showError(const QString& title, const QString& message);
+    /// Rebuilds the coordinate entries of View > Colour by for `dim`-dimensional clouds.
+    void setFeatureCount(int dim);
+    /// The coordinate chosen in View > Colour by, or -1 (Label, Correspondence).
+    int chosenFeature() const;
+    void colourChoiceToggled(bool on);
+    /// Redraws the shown clouds after the colour choice changed.
+    void recolour();
+    /// Label or coordinate colours (or the correspondence demo's) for the clouds just shown.
+    void applyColourChoice();
 
     struct Private;
     std::unique_ptr<Private> d;

@@ -1,6 +1,7 @@
-// Drives the real WFM Studio main window (under Xvfb): load a built-in dataset, train a tiny
-// model on the CPU while measuring the event loop's latency, generate with a trajectory, scrub
-// the timeline, export a PNG and an MP4 and check them, and stop a long run promptly.
+// Drives the real WFM Studio main window (under Xvfb): load a built-in dataset, colour it by a
+// coordinate, train a tiny model on the CPU while measuring the event loop's latency, generate
+// with a trajectory, scrub the timeline, export a PNG and an MP4 and check them, and stop a long
+// run promptly. Also: the PLY and CSV sample exports, read back by small parsers of their own.
 
 #include "DataPanel.h"
 #include "EvaluatePanel.h"
@@ -9,12 +10,19 @@
 #include "TrainingController.h"
 #include "TrainingPanel.h"
 #include "engine/Engine.h"
+#include "wfm/Error.h"
+#include "wfm/widgets/CloudScene.h"
+#include "wfm/widgets/ColourMaps.h"
 #include "wfm/widgets/GalleryView.h"
 #include "wfm/widgets/VtkViewport.h"
 
 #include <QAction>
 #include <QComboBox>
 #include <QDir>
+#include <QFile>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QStatusBar>
 #include <QDragEnterEvent>
 #include <QDropEvent>
 #include <QMimeData>
@@ -37,8 +45,14 @@
 #include <QtTest>
 
 #include <algorithm>
+#include <bit>
+#include <charconv>
 #include <cmath>
+#include <cstdint>
+#include <limits>
 #include <memory>
+#include <random>
+#include <utility>
 #include <vector>
 
 using namespace wfm;
@@ -117,6 +131,269 @@ int countFrames(const QString& path)
     return ok ? n : -1;
 }
 
+/// Live points of `c` in the order a CloudScene showing every cloud draws them: (cloud, point).
+std::vector<std::pair<int, int>> drawOrder(const CloudSnapshot& c)
+{
+    std::vector<std::pair<int, int>> order;
+    for (int k = 0; k < c.count; ++k) {
+        for (int i = 0; i < c.maxPoints; ++i) {
+            if (c.weights[static_cast<size_t>(k) * c.maxPoints + i] > 0.0f) {
+                order.emplace_back(k, i);
+            }
+        }
+    }
+    return order;
+}
+
+float coordinate(const CloudSnapshot& c, int k, int i, int a)
+{
+    return c.cloud(k)[static_cast<size_t>(i) * c.dim + a];
+}
+
+/// Checks that `scene` shows every cloud of `shown` coloured by coordinate `feature` through
+/// the sequential map over [min, max] of that coordinate in `rangeOver` (live points), with a
+/// scalar bar titled `title`. With `endsShown`, the points holding the minimum and maximum show
+/// the two ends of the map.
+void verifyFeatureColours(const CloudScene& scene, const CloudSnapshot& shown,
+    const std::vector<const CloudSnapshot*>& rangeOver, int feature, const QString& title, bool endsShown)
+{
+    QCOMPARE(scene.colourMode(), CloudScene::ColourMode::Scalar);
+    QVERIFY(scene.isScalarBarShown());
+    QCOMPARE(scene.scalarTitle(), title);
+    double lo = std::numeric_limits<double>::infinity();
+    double hi = -lo;
+    for (const CloudSnapshot* s : rangeOver) {
+        for (const auto& [k, i] : drawOrder(*s)) {
+            lo = std::min(lo, double(coordinate(*s, k, i, feature)));
+            hi = std::max(hi, double(coordinate(*s, k, i, feature)));
+        }
+    }
+    QVERIFY(lo < hi);
+    const auto order = drawOrder(shown);
+    QCOMPARE(scene.pointCount(), static_cast<int>(order.size()));
+    int wrong = 0;
+    int lowest = 0;
+    int highest = 0;
+    for (int p = 0; p < static_cast<int>(order.size()); ++p) {
+        const auto [k, i] = order[static_cast<size_t>(p)];
+        const float v = coordinate(shown, k, i, feature);
+        wrong += scene.pointColour(p).rgb() != colours::sequential((v - lo) / (hi - lo)).rgb() ? 1 : 0;
+        const auto [lk, li] = order[static_cast<size_t>(lowest)];
+        const auto [hk, hi2] = order[static_cast<size_t>(highest)];
+        lowest = v < coordinate(shown, lk, li, feature) ? p : lowest;
+        highest = v > coordinate(shown, hk, hi2, feature) ? p : highest;
+    }
+    QVERIFY2(wrong == 0, qPrintable(QStringLiteral("%1 of %2 points off the colour map").arg(wrong).arg(order.size())));
+    QVERIFY(scene.pointColour(lowest).rgb() != scene.pointColour(highest).rgb());
+    if (endsShown) {
+        QCOMPARE(scene.pointColour(lowest).rgb(), colours::sequential(0.0).rgb());
+        QCOMPARE(scene.pointColour(highest).rgb(), colours::sequential(1.0).rgb());
+    }
+}
+
+/// Checks label colours: every point of cloud k in its label's colour.
+void verifyLabelColours(const CloudScene& scene, const CloudSnapshot& shown)
+{
+    QCOMPARE(scene.colourMode(), CloudScene::ColourMode::Label);
+    QVERIFY(!scene.isScalarBarShown());
+    const auto order = drawOrder(shown);
+    QCOMPARE(scene.pointCount(), static_cast<int>(order.size()));
+    for (int p = 0; p < static_cast<int>(order.size()); p += 7) {
+        const int k = order[static_cast<size_t>(p)].first;
+        const std::int64_t label = shown.labels.empty() ? k : shown.labels[static_cast<size_t>(k)];
+        QCOMPARE(scene.pointColour(p).rgb(), CloudScene::labelColour(label).rgb());
+    }
+}
+
+/// Coordinates of padding points in knownClouds (written as "4.2e+37" if they leaked out).
+constexpr float kPaddingJunk = 4.2e37f;
+
+/// Samples with awkward contents for the export round trips: 3 clouds of up to 5 points in
+/// `dim` dimensions, padding between and after live points (holding junk that must not be
+/// written), float values that need 9 digits, the extremes of float, -0; labels named with a
+/// comma, quotes, a line break and non-ASCII text (or no labels).
+gui::Samples knownClouds(int dim, bool labelled)
+{
+    gui::Samples s;
+    CloudSnapshot& c = s.clouds;
+    c.count = 3;
+    c.maxPoints = 5;
+    c.dim = dim;
+    c.points.resize(static_cast<size_t>(c.count * c.maxPoints * dim));
+    c.weights = { 0.2f, 0.2f, 0.2f, 0.2f, 0.2f, /**/ 0.5f, 0.5f, 0.0f, 0.0f, 0.0f, /**/ 1.0f, 0.0f, 2.0f, -1.0f, 3.0f };
+    std::mt19937 rng(1234);
+    std::uniform_real_distribution<float> uniform(-100.0f, 100.0f);
+    for (float& x : c.points) {
+        x = uniform(rng);
+    }
+    const float special[] = { 1.0f / 3.0f, -0.0f, std::numeric_limits<float>::max(), std::numeric_limits<float>::min(),
+        -std::numeric_limits<float>::max(), 16777216.0f, 0.1f, 1e-7f, 123456.789f };
+    for (size_t j = 0; j < std::size(special); ++j) {
+        c.points[j * 3 % c.points.size()] = special[j];
+    }
+    for (int k = 0; k < c.count; ++k) {
+        for (int i = 0; i < c.maxPoints; ++i) {
+            if (!(c.weights[static_cast<size_t>(k * c.maxPoints + i)] > 0.0f)) {
+                for (int a = 0; a < dim; ++a) {
+                    c.points[static_cast<size_t>((k * c.maxPoints + i) * dim + a)] = kPaddingJunk;
+                }
+            }
+        }
+    }
+    if (labelled) {
+        c.labels = { 2, 0, 1 };
+        c.labelNames = { "plain", "big, \"odd\"\nring", "Zelle \u00e4 \u00b5m" };
+    }
+    return s;
+}
+
+/// An independently parsed binary little-endian PLY file with float and int vertex properties.
+struct PlyFile
+{
+    QStringList comments;
+    QStringList properties;
+    QList<bool> isFloat;
+    qint64 vertexCount = 0;
+    /// Per vertex, the raw 32-bit values of its properties in order.
+    std::vector<std::vector<std::uint32_t>> vertices;
+};
+
+QString readPly(const QString& path, PlyFile* ply)
+{
+    QFile f(path);
+    if (!f.open(QIODevice::ReadOnly)) {
+        return QStringLiteral("cannot open");
+    }
+    const QByteArray bytes = f.readAll();
+    const QByteArray endHeader("end_header\n");
+    const qsizetype headerEnd = bytes.indexOf(endHeader);
+    if (headerEnd < 0) {
+        return QStringLiteral("no end_header");
+    }
+    const QList<QByteArray> lines = bytes.left(headerEnd).split('\n');
+    if (lines.value(0) != "ply" || lines.value(1) != "format binary_little_endian 1.0") {
+        return QStringLiteral("bad magic or format");
+    }
+    bool inVertex = false;
+    for (qsizetype n = 2; n < lines.size(); ++n) {
+        const QByteArray& line = lines[n];
+        if (line.isEmpty()) {
+            continue;
+        }
+        const QList<QByteArray> words = line.split(' ');
+        if (words[0] == "comment") {
+            ply->comments << QString::fromUtf8(line.mid(8));
+        } else if (words[0] == "element") {
+            if (words.size() != 3 || words[1] != "vertex" || ply->vertexCount != 0) {
+                return QStringLiteral("unexpected element: ") + QString::fromUtf8(line);
+            }
+            bool ok = false;
+            ply->vertexCount = words[2].toLongLong(&ok);
+            if (!ok) {
+                return QStringLiteral("bad vertex count");
+            }
+            inVertex = true;
+        } else if (words[0] == "property" && inVertex && words.size() == 3
+            && (words[1] == "float" || words[1] == "int")) {
+            ply->properties << QString::fromUtf8(words[2]);
+            ply->isFloat << (words[1] == "float");
+        } else {
+            return QStringLiteral("unexpected header line: ") + QString::fromUtf8(line);
+        }
+    }
+    const qsizetype body = headerEnd + endHeader.size();
+    const qsizetype record = 4 * ply->properties.size();
+    if (bytes.size() - body != ply->vertexCount * record) {
+        return QStringLiteral("body has %1 bytes, expected %2").arg(bytes.size() - body).arg(ply->vertexCount * record);
+    }
+    const auto* b = reinterpret_cast<const unsigned char*>(bytes.constData()) + body;
+    for (qint64 v = 0; v < ply->vertexCount; ++v) {
+        std::vector<std::uint32_t> values;
+        for (qsizetype p = 0; p < ply->properties.size(); ++p) {
+            const unsigned char* q = b + v * record + 4 * p;
+            values.push_back(std::uint32_t(q[0]) | std::uint32_t(q[1]) << 8 | std::uint32_t(q[2]) << 16 | std::uint32_t(q[3]) << 24);
+        }
+        ply->vertices.push_back(std::move(values));
+    }
+    return {};
+}
+
+/// An independent RFC 4180 reader: rows of fields (quoted fields may hold commas, doubled
+/// quotes and line breaks); LF or CRLF line ends.
+QString readCsv(const QString& path, std::vector<QStringList>* rows)
+{
+    QFile f(path);
+    if (!f.open(QIODevice::ReadOnly)) {
+        return QStringLiteral("cannot open");
+    }
+    const QByteArray bytes = f.readAll();
+    QByteArray field;
+    QStringList row;
+    bool quoted = false;
+    bool wasQuoted = false;
+    for (qsizetype i = 0; i < bytes.size(); ++i) {
+        const char ch = bytes[i];
+        if (quoted) {
+            if (ch == '"') {
+                if (i + 1 < bytes.size() && bytes[i + 1] == '"') {
+                    field += '"';
+                    ++i;
+                } else {
+                    quoted = false;
+                }
+            } else {
+                field += ch;
+            }
+        } else if (ch == '"') {
+            if (!field.isEmpty() || wasQuoted) {
+                return QStringLiteral("quote inside an unquoted field at byte %1").arg(i);
+            }
+            quoted = wasQuoted = true;
+        } else if (ch == ',') {
+            row << QString::fromUtf8(field);
+            field.clear();
+            wasQuoted = false;
+        } else if (ch == '\n' || ch == '\r') {
+            if (ch == '\r' && (i + 1 >= bytes.size() || bytes[i + 1] != '\n')) {
+                return QStringLiteral("bare CR");
+            }
+            if (ch == '\r') {
+                ++i;
+            }
+            row << QString::fromUtf8(field);
+            field.clear();
+            wasQuoted = false;
+            rows->push_back(row);
+            row.clear();
+        } else {
+            if (wasQuoted) {
+                return QStringLiteral("text after a closing quote at byte %1").arg(i);
+            }
+            field += ch;
+        }
+    }
+    if (quoted) {
+        return QStringLiteral("unterminated quote");
+    }
+    if (!field.isEmpty() || !row.isEmpty()) {
+        return QStringLiteral("last line has no line end");
+    }
+    return {};
+}
+
+bool parseFloat(const QString& text, float* value)
+{
+    const QByteArray b = text.toLatin1();
+    const auto r = std::from_chars(b.constData(), b.constData() + b.size(), *value);
+    return r.ec == std::errc() && r.ptr == b.constData() + b.size();
+}
+
+/// Files in `dir`, hidden ones included (temporary files of an atomic write are hidden).
+QStringList filesIn(const QString& dir)
+{
+    return QDir(dir).entryList(QDir::Files | QDir::Dirs | QDir::Hidden | QDir::NoDotAndDotDot, QDir::Name);
+}
+
 } // namespace
 
 class TestStudioWindow : public QObject
@@ -130,9 +407,18 @@ private Q_SLOTS:
     void initTestCase();
     void cleanupTestCase();
     void loadData();
+    void colourByFeature();
     void geodesicTransportLines();
     void trainTinyModel();
     void generateAndScrub();
+    void featureColoursFollowTimeline();
+    void exportSamplesFromPanel();
+    void plyRoundTrip_data();
+    void plyRoundTrip();
+    void csvRoundTrip_data();
+    void csvRoundTrip();
+    void gaussianCsvRoundTrip();
+    void unwritablePathLeavesNoFile();
     void exportPng();
     void exportMp4();
     void galleriesAndEvaluate();
@@ -145,6 +431,8 @@ private:
     /// Saves a picture of the window as NAME.png in $WFM_STUDIO_SCREENSHOTS, when set.
     void screenshot(const char* name);
     void setTinyModel(qint64 steps, const QString& runDir);
+    QAction* action(const char* name) const;
+    void loadAndWait(const QString& spec);
 
     std::unique_ptr<MainWindow> m_window;
     QTemporaryDir m_dir;
@@ -200,6 +488,97 @@ void TestStudioWindow::loadData()
     QTest::qWait(1500);
     QCOMPARE(loaded.count(), loadedBefore);
     QCOMPARE(data->data().count, 40);
+}
+
+QAction* TestStudioWindow::action(const char* name) const
+{
+    return m_window->findChild<QAction*>(QLatin1String(name));
+}
+
+void TestStudioWindow::loadAndWait(const QString& spec)
+{
+    QSignalSpy loaded(m_window->dataPanel(), &gui::DataPanel::dataLoaded);
+    m_window->dataPanel()->load(spec);
+    QVERIFY(loaded.wait(kLoadTimeoutMs));
+}
+
+void TestStudioWindow::colourByFeature()
+{
+    const CloudScene& scene = m_window->cloudScene();
+    const CloudSnapshot rings = m_window->dataPanel()->data().clouds;
+    QCOMPARE(rings.dim, 2);
+    QAction* label = action("colourByLabel");
+    QVERIFY(label && action("colourByCorrespondence"));
+    QVERIFY(label->isChecked());
+    verifyLabelColours(scene, rings);
+    // 2-D data: entries x and y, no z.
+    QAction* x = action("colourByFeature0");
+    QAction* y = action("colourByFeature1");
+    QVERIFY(x && y && !action("colourByFeature2"));
+    QCOMPARE(x->text(), QStringLiteral("x"));
+    QCOMPARE(y->text(), QStringLiteral("y"));
+
+    x->trigger();
+    QVERIFY(x->isChecked() && !label->isChecked());
+    verifyFeatureColours(scene, rings, { &rings }, 0, QStringLiteral("x"), true);
+    if (QTest::currentTestFailed()) {
+        return;
+    }
+    // The scalar bar is drawn at the right edge: its ends (dark blue at the bottom, yellow at
+    // the top) show there.
+    const QImage image = m_window->viewport()->grabImage(QSize(800, 600));
+    auto near = [](QRgb a, QRgb b) {
+        return std::abs(qRed(a) - qRed(b)) + std::abs(qGreen(a) - qGreen(b)) + std::abs(qBlue(a) - qBlue(b)) < 40;
+    };
+    int top = 0;
+    int bottom = 0;
+    for (int yy = 0; yy < image.height(); ++yy) {
+        for (int xx = image.width() * 85 / 100; xx < image.width(); ++xx) {
+            top += near(image.pixel(xx, yy), colours::sequential(1.0).rgb()) ? 1 : 0;
+            bottom += near(image.pixel(xx, yy), colours::sequential(0.0).rgb()) ? 1 : 0;
+        }
+    }
+    QVERIFY2(top > 50 && bottom > 50, qPrintable(QStringLiteral("%1 yellow, %2 dark blue pixels").arg(top).arg(bottom)));
+    screenshot("colour-by-feature");
+
+    y->setChecked(true);
+    QVERIFY(!x->isChecked());
+    verifyFeatureColours(scene, rings, { &rings }, 1, QStringLiteral("y"), true);
+    if (QTest::currentTestFailed()) {
+        return;
+    }
+
+    // 3-D data keeps the choice (y) and adds z.
+    loadAndWait(QStringLiteral("builtin:shapes3d?count=6&min=64&max=200"));
+    const CloudSnapshot shapes = m_window->dataPanel()->data().clouds;
+    QCOMPARE(shapes.dim, 3);
+    QVERIFY(action("colourByFeature1")->isChecked());
+    verifyFeatureColours(scene, shapes, { &shapes }, 1, QStringLiteral("y"), true);
+    if (QTest::currentTestFailed()) {
+        return;
+    }
+    QAction* z = action("colourByFeature2");
+    QVERIFY(z);
+    QCOMPARE(z->text(), QStringLiteral("z"));
+    z->trigger();
+    verifyFeatureColours(scene, shapes, { &shapes }, 2, QStringLiteral("z"), true);
+    if (QTest::currentTestFailed()) {
+        return;
+    }
+    screenshot("colour-by-feature-3d");
+
+    // Back to 2-D data: there is no z any more, so labels.
+    loadAndWait(QStringLiteral("builtin:rings?count=40"));
+    QVERIFY(!action("colourByFeature2"));
+    QVERIFY(action("colourByLabel")->isChecked());
+    verifyLabelColours(scene, m_window->dataPanel()->data().clouds);
+
+    // Choosing x again and then Label gives label colours back.
+    action("colourByFeature0")->trigger();
+    QCOMPARE(scene.colourMode(), CloudScene::ColourMode::Scalar);
+    action("colourByLabel")->trigger();
+    verifyLabelColours(scene, m_window->dataPanel()->data().clouds);
+    QCOMPARE(m_window->dataPanel()->data().count, 40);
 }
 
 void TestStudioWindow::geodesicTransportLines()
@@ -347,6 +726,246 @@ void TestStudioWindow::generateAndScrub()
     QTest::qWait(150);
     QCOMPARE(g->currentFrame(), held);
     g->setFrame(g->frameCount() - 1);
+}
+
+void TestStudioWindow::featureColoursFollowTimeline()
+{
+    // A coordinate chosen while samples are shown stays chosen along the timeline, with one
+    // range over every frame.
+    gui::GeneratePanel* g = m_window->generatePanel();
+    const gui::Samples s = g->samples();
+    QVERIFY(s.frameCount() > 2);
+    std::vector<const CloudSnapshot*> all { &s.clouds };
+    for (const CloudSnapshot& f : s.cloudFrames) {
+        all.push_back(&f);
+    }
+    const CloudScene& scene = m_window->cloudScene();
+    action("colourByFeature1")->trigger();
+    for (int frame : { s.frameCount() - 1, 0, s.frameCount() / 2 }) {
+        g->setFrame(frame);
+        QCOMPARE(g->currentFrame(), frame);
+        verifyFeatureColours(scene, s.cloudFrames[static_cast<size_t>(frame)], all, 1, QStringLiteral("y"), false);
+        if (QTest::currentTestFailed()) {
+            return;
+        }
+    }
+    action("colourByLabel")->trigger();
+    verifyLabelColours(scene, s.cloudFrames[static_cast<size_t>(s.frameCount() / 2)]);
+    g->setFrame(g->frameCount() - 1);
+    QCOMPARE(scene.colourMode(), CloudScene::ColourMode::Label);
+}
+
+void TestStudioWindow::exportSamplesFromPanel()
+{
+    // The Generate panel writes its samples by suffix; errors reach the status bar.
+    gui::GeneratePanel* g = m_window->generatePanel();
+    const CloudSnapshot& c = g->samples().clouds;
+    QSignalSpy errors(g, &gui::GeneratePanel::errorOccurred);
+    const QString ply = m_dir.filePath(QStringLiteral("generated.PLY"));
+    QVERIFY(g->exportSamplesTo(ply));
+    PlyFile file;
+    const QString error = readPly(ply, &file);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    QCOMPARE(file.vertexCount, static_cast<qint64>(drawOrder(c).size()));
+    const QString csv = m_dir.filePath(QStringLiteral("generated.csv"));
+    QVERIFY(g->exportSamplesTo(csv));
+    std::vector<QStringList> rows;
+    QCOMPARE(readCsv(csv, &rows), QString());
+    QCOMPARE(rows.size(), drawOrder(c).size() + 1);
+    QCOMPARE(errors.count(), 0);
+
+    const QString before = m_window->statusBar()->currentMessage();
+    QVERIFY(!g->exportSamplesTo(m_dir.filePath(QStringLiteral("no-such-folder/samples.csv"))));
+    QCOMPARE(errors.count(), 1);
+    QCOMPARE(errors.back().at(0).toString(), QStringLiteral("Export samples"));
+    QVERIFY(m_window->statusBar()->currentMessage().startsWith(QStringLiteral("Export samples: ")));
+    QVERIFY(m_window->statusBar()->currentMessage() != before);
+    QVERIFY(!QFileInfo::exists(m_dir.filePath(QStringLiteral("no-such-folder"))));
+    QVERIFY(!g->exportSamplesTo(m_dir.filePath(QStringLiteral("samples.txt"))));
+    QCOMPARE(errors.count(), 2);
+    QVERIFY(!QFileInfo::exists(m_dir.filePath(QStringLiteral("samples.txt"))));
+}
+
+void TestStudioWindow::plyRoundTrip_data()
+{
+    QTest::addColumn<int>("dim");
+    QTest::addColumn<bool>("labelled");
+    QTest::newRow("2-D, labels") << 2 << true;
+    QTest::newRow("3-D, labels") << 3 << true;
+    QTest::newRow("3-D, no labels") << 3 << false;
+    QTest::newRow("1-D, labels") << 1 << true;
+    QTest::newRow("5-D, labels") << 5 << true;
+}
+
+void TestStudioWindow::plyRoundTrip()
+{
+    QFETCH(int, dim);
+    QFETCH(bool, labelled);
+    const gui::Samples s = knownClouds(dim, labelled);
+    const CloudSnapshot& c = s.clouds;
+    const QString path = m_dir.filePath(QStringLiteral("known-%1-%2.ply").arg(dim).arg(labelled));
+    gui::writeSamplesPly(s, path);
+    PlyFile ply;
+    const QString error = readPly(path, &ply);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+
+    QStringList properties { QStringLiteral("x"), QStringLiteral("y"), QStringLiteral("z") };
+    for (int a = 3; a < dim; ++a) {
+        properties << QStringLiteral("f%1").arg(a);
+    }
+    properties << QStringLiteral("cloud") << QStringLiteral("label");
+    QCOMPARE(ply.properties, properties);
+    for (qsizetype p = 0; p < properties.size(); ++p) {
+        QCOMPARE(ply.isFloat[p], p < properties.size() - 2);
+    }
+    // The label names, in a comment, as a JSON array.
+    QString namesComment;
+    for (const QString& comment : ply.comments) {
+        if (comment.startsWith(QStringLiteral("label_names "))) {
+            namesComment = comment.mid(12);
+        }
+    }
+    const QJsonArray names = QJsonDocument::fromJson(namesComment.toUtf8()).array();
+    QCOMPARE(names.size(), static_cast<qsizetype>(c.labelNames.size()));
+    for (size_t n = 0; n < c.labelNames.size(); ++n) {
+        QCOMPARE(names[static_cast<qsizetype>(n)].toString(), QString::fromStdString(c.labelNames[n]));
+    }
+
+    // Every live point, in order, float32 bit-exact; no padding.
+    const auto order = drawOrder(c);
+    QCOMPARE(order.size(), size_t(10));
+    QCOMPARE(ply.vertexCount, static_cast<qint64>(order.size()));
+    const int columns = std::max(3, dim);
+    for (size_t v = 0; v < order.size(); ++v) {
+        const auto [k, i] = order[v];
+        const std::vector<std::uint32_t>& got = ply.vertices[v];
+        for (int a = 0; a < columns; ++a) {
+            const float expected = a < dim ? coordinate(c, k, i, a) : 0.0f;
+            QCOMPARE(got[static_cast<size_t>(a)], std::bit_cast<std::uint32_t>(expected));
+        }
+        QCOMPARE(static_cast<std::int32_t>(got[static_cast<size_t>(columns)]), k);
+        QCOMPARE(static_cast<std::int32_t>(got[static_cast<size_t>(columns) + 1]),
+            labelled ? static_cast<std::int32_t>(c.labels[static_cast<size_t>(k)]) : -1);
+    }
+}
+
+void TestStudioWindow::csvRoundTrip_data()
+{
+    plyRoundTrip_data();
+}
+
+void TestStudioWindow::csvRoundTrip()
+{
+    QFETCH(int, dim);
+    QFETCH(bool, labelled);
+    const gui::Samples s = knownClouds(dim, labelled);
+    const CloudSnapshot& c = s.clouds;
+    const QString path = m_dir.filePath(QStringLiteral("known-%1-%2.csv").arg(dim).arg(labelled));
+    gui::writeSamplesCsv(s, path);
+    std::vector<QStringList> rows;
+    const QString error = readCsv(path, &rows);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+
+    QStringList header { QStringLiteral("cloud"), QStringLiteral("label"), QStringLiteral("label_name") };
+    for (int a = 0; a < dim; ++a) {
+        header << QStringLiteral("x%1").arg(a);
+    }
+    QVERIFY(!rows.empty());
+    QCOMPARE(rows.front(), header);
+    const auto order = drawOrder(c);
+    QCOMPARE(rows.size(), order.size() + 1);
+    for (size_t r = 0; r < order.size(); ++r) {
+        const auto [k, i] = order[r];
+        const QStringList& row = rows[r + 1];
+        QCOMPARE(row.size(), header.size());
+        QCOMPARE(row[0], QString::number(k));
+        const std::int64_t label = labelled ? c.labels[static_cast<size_t>(k)] : -1;
+        QCOMPARE(row[1], QString::number(label));
+        QCOMPARE(row[2], labelled ? QString::fromStdString(c.labelNames[static_cast<size_t>(label)]) : QString());
+        for (int a = 0; a < dim; ++a) {
+            float value = 0.0f;
+            QVERIFY2(parseFloat(row[3 + a], &value), qPrintable(row[3 + a]));
+            QVERIFY2(row[3 + a].size() <= 15, qPrintable(row[3 + a])); // at most 9 digits, sign, point, exponent
+            QCOMPARE(std::bit_cast<std::uint32_t>(value), std::bit_cast<std::uint32_t>(coordinate(c, k, i, a)));
+        }
+    }
+    // Padding junk is nowhere.
+    QFile f(path);
+    QVERIFY(f.open(QIODevice::ReadOnly));
+    QVERIFY(!f.readAll().contains("e+37"));
+}
+
+void TestStudioWindow::gaussianCsvRoundTrip()
+{
+    gui::Samples s;
+    s.gaussian = true;
+    GaussianSnapshot& g = s.gaussians;
+    g.count = 2;
+    g.dim = 2;
+    g.means = { 0.1f, -2.5f, 1.0f / 3.0f, 7.0e-9f };
+    g.covariances = { 1.0f, 0.25f, 0.25f, 2.0f, /**/ 0.3f, -0.1f, -0.1f, 0.7f };
+    g.labels = { 1, 0 };
+    g.labelNames = { "a", "b,\"c\"" };
+    const QString path = m_dir.filePath(QStringLiteral("gaussians.csv"));
+    gui::writeSamplesCsv(s, path);
+    std::vector<QStringList> rows;
+    QCOMPARE(readCsv(path, &rows), QString());
+    QCOMPARE(rows.size(), size_t(3));
+    QCOMPARE(rows[0], QStringList({ "index", "label", "label_name", "mean_0", "mean_1", "cov_00", "cov_01", "cov_10", "cov_11" }));
+    for (int k = 0; k < 2; ++k) {
+        const QStringList& row = rows[static_cast<size_t>(k) + 1];
+        QCOMPARE(row.size(), 9);
+        QCOMPARE(row[0], QString::number(k));
+        QCOMPARE(row[1], QString::number(g.labels[static_cast<size_t>(k)]));
+        QCOMPARE(row[2], QString::fromStdString(g.labelNames[static_cast<size_t>(g.labels[static_cast<size_t>(k)])]));
+        for (int j = 0; j < 6; ++j) {
+            const float expected = j < 2 ? g.means[static_cast<size_t>(2 * k + j)] : g.covariances[static_cast<size_t>(4 * k + j - 2)];
+            float value = 0.0f;
+            QVERIFY(parseFloat(row[3 + j], &value));
+            QCOMPARE(std::bit_cast<std::uint32_t>(value), std::bit_cast<std::uint32_t>(expected));
+        }
+    }
+    // PLY holds point clouds only: Gaussians are refused and nothing is written.
+    const QString ply = m_dir.filePath(QStringLiteral("gaussians.ply"));
+    QVERIFY_THROWS_EXCEPTION(ConfigError, gui::writeSamplesPly(s, ply));
+    QVERIFY(!QFileInfo::exists(ply));
+}
+
+void TestStudioWindow::unwritablePathLeavesNoFile()
+{
+    const gui::Samples s = knownClouds(3, true);
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    const QString blocker = dir.filePath(QStringLiteral("a-file"));
+    {
+        QFile f(blocker);
+        QVERIFY(f.open(QIODevice::WriteOnly));
+        f.write("keep");
+    }
+    QVERIFY(QDir(dir.path()).mkdir(QStringLiteral("a-folder")));
+    const QStringList before = filesIn(dir.path());
+    using Writer = void (*)(const gui::Samples&, const QString&);
+    for (Writer write : { Writer(&gui::writeSamplesPly), Writer(&gui::writeSamplesCsv) }) {
+        // A missing folder, a file used as a folder, and a folder in the way of the rename (the
+        // temporary file is written, then removed).
+        for (const QString& path : { dir.filePath(QStringLiteral("missing/out.x")), blocker + QStringLiteral("/out.x"),
+                 dir.filePath(QStringLiteral("a-folder")) }) {
+            bool threw = false;
+            try {
+                write(s, path);
+            } catch (const std::exception& e) {
+                threw = true;
+                QVERIFY2(!gui::errorMessage(e).isEmpty(), qPrintable(path));
+            }
+            QVERIFY2(threw, qPrintable(path));
+            QCOMPARE(filesIn(dir.path()), before);
+            QVERIFY(QFileInfo(dir.filePath(QStringLiteral("a-folder"))).isDir());
+            QVERIFY(filesIn(dir.filePath(QStringLiteral("a-folder"))).isEmpty());
+        }
+    }
+    QFile f(blocker);
+    QVERIFY(f.open(QIODevice::ReadOnly));
+    QCOMPARE(f.readAll(), QByteArray("keep"));
 }
 
 void TestStudioWindow::exportPng()
@@ -527,6 +1146,16 @@ void TestStudioWindow::gaussianRun()
     const QString png = m_dir.filePath(QStringLiteral("gaussians.png"));
     QCOMPARE(m_window->exportImage(png, QSize(400, 300)), QString());
     QVERIFY(imageStats(QImage(png)).greyVariance > 5.0);
+
+    // Gaussian samples export to CSV but not to PLY (an error, and no file).
+    QSignalSpy errors(g, &gui::GeneratePanel::errorOccurred);
+    QVERIFY(!g->exportSamplesTo(m_dir.filePath(QStringLiteral("gaussians-generated.ply"))));
+    QCOMPARE(errors.count(), 1);
+    QVERIFY(!QFileInfo::exists(m_dir.filePath(QStringLiteral("gaussians-generated.ply"))));
+    QVERIFY(g->exportSamplesTo(m_dir.filePath(QStringLiteral("gaussians-generated.csv"))));
+    std::vector<QStringList> rows;
+    QCOMPARE(readCsv(m_dir.filePath(QStringLiteral("gaussians-generated.csv")), &rows), QString());
+    QCOMPARE(rows.size(), size_t(6));
 }
 
 void TestStudioWindow::dropFile()
@@ -560,6 +1189,23 @@ void TestStudioWindow::dropFile()
     QCOMPARE(m_window->exportImage(png, QSize(400, 300)), QString());
     QVERIFY(imageStats(QImage(png)).saturatedPixels > 50);
     screenshot("geodesic");
+
+    // A coordinate colours the geodesic's start, end and interpolant, one range over all frames.
+    const gui::Samples s = g->samples();
+    std::vector<const CloudSnapshot*> all;
+    for (const CloudSnapshot& f : s.cloudFrames) {
+        all.push_back(&f);
+    }
+    action("colourByFeature0")->trigger();
+    for (int frame : { 25, 40 }) {
+        g->setFrame(frame);
+        verifyFeatureColours(m_window->cloudScene(), s.cloudFrames[static_cast<size_t>(frame)], all, 0, QStringLiteral("x"), false);
+        if (QTest::currentTestFailed()) {
+            return;
+        }
+    }
+    action("colourByLabel")->trigger();
+    verifyLabelColours(m_window->cloudScene(), s.cloudFrames[40]);
 }
 
 void TestStudioWindow::closeDuringTraining()

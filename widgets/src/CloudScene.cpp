@@ -125,6 +125,7 @@ CloudScene::CloudScene()
     d->scalarBar->SetLookupTable(d->lut);
     detail::fillSequentialLookupTable(d->lut, 0.0, 1.0);
     detail::styleScalarBar(d->scalarBar, Qt::black);
+    detail::scaleScalarBarText(d->scalarBar, d->pixelScale);
     detail::styleLegend(d->legend, Qt::black, Qt::white);
 
     registerProp(d->actor);
@@ -407,6 +408,16 @@ CloudScene::ColourMode CloudScene::colourMode() const
     return d->mode;
 }
 
+QString CloudScene::scalarTitle() const
+{
+    return d->mode == ColourMode::Scalar ? d->scalarTitle : QString();
+}
+
+bool CloudScene::isScalarBarShown() const
+{
+    return d->scalarBar->GetVisibility() != 0;
+}
+
 void CloudScene::setLegendVisible(bool visible)
 {
     d->legendVisible = visible;
@@ -443,6 +454,7 @@ void CloudScene::applyPixelScale(double scale)
 {
     d->pixelScale = scale;
     d->actor->GetProperty()->SetPointSize(static_cast<float>(d->pointSize * d->pixelScale));
+    detail::scaleScalarBarText(d->scalarBar, d->pixelScale);
 }
 
 } // namespace wfm

@@ -12,6 +12,7 @@
 #include <vtkTextProperty.h>
 
 #include <algorithm>
+#include <cmath>
 
 namespace wfm::detail {
 
@@ -84,6 +85,16 @@ void styleScalarBar(vtkScalarBarActor* bar, const QColor& foreground)
     bar->GetPositionCoordinate()->SetValue(0.88, 0.12);
     bar->SetWidth(0.1);
     bar->SetHeight(0.76);
+}
+
+void scaleScalarBarText(vtkScalarBarActor* bar, double pixelScale)
+{
+    constexpr double kTitlePixels = 16.0;
+    constexpr double kLabelPixels = 12.0;
+    bar->UnconstrainedFontSizeOn();
+    bar->SetVerticalTitleSeparation(static_cast<int>(std::lround(6.0 * pixelScale)));
+    bar->GetTitleTextProperty()->SetFontSize(static_cast<int>(std::lround(kTitlePixels * pixelScale)));
+    bar->GetLabelTextProperty()->SetFontSize(static_cast<int>(std::lround(kLabelPixels * pixelScale)));
 }
 
 void fillSequentialLookupTable(vtkLookupTable* lut, double lo, double hi)

@@ -32,6 +32,9 @@ void styleLegend(vtkLegendBoxActor* legend, const QColor& foreground, const QCol
 
 /// Places a vertical scalar bar on the right and colours its text.
 void styleScalarBar(vtkScalarBarActor* bar, const QColor& foreground);
+/// Fixed text sizes for the scalar bar, in logical pixels times `pixelScale` (VTK's own fitting
+/// blows a one-letter title such as "x" up to the width of the bar).
+void scaleScalarBarText(vtkScalarBarActor* bar, double pixelScale);
 
 /// Fills `lut` with the sequential colour map (ColourMaps::sequential) over [lo, hi].
 void fillSequentialLookupTable(vtkLookupTable* lut, double lo, double hi);

@@ -194,6 +194,37 @@ Evaluation evaluate(const Model& model, const EvaluateOptions& options);
 /// means/covariances/labels), atomically. Throws on failure.
 void writeSamplesNpz(const Samples& samples, const QString& path);
 
+/// File formats the final samples export to (engine/SampleExport.cpp).
+enum class SampleFormat
+{
+    Npz, ///< NumPy archive (writeSamplesNpz)
+    Ply, ///< binary little-endian PLY, point clouds only (writeSamplesPly)
+    Csv  ///< CSV table, one row per point or per Gaussian (writeSamplesCsv)
+};
+/// The format named by the suffix of `path` ("npz", "ply", "csv", any case); false for another
+/// suffix or none.
+bool sampleFormatForPath(const QString& path, SampleFormat* format);
+/// Writes the final point-cloud samples as binary little-endian PLY ("format
+/// binary_little_endian 1.0"), atomically: one vertex per live point (weight > 0) of every
+/// cloud, in cloud order, with float x, y, z (the first three coordinates; y and z are 0 for
+/// data of fewer dimensions), float f3, f4, ... for coordinates beyond the third, int cloud
+/// (sample index) and int label (-1 without labels). A header comment "label_names" holds the
+/// label names as a JSON array (index = label). Throws wfm::ConfigError for Gaussian samples or
+/// inconsistent arrays, wfm::Error when the file cannot be written (the target is then left as
+/// it was).
+void writeSamplesPly(const Samples& samples, const QString& path);
+/// Writes the final samples as a UTF-8 CSV table with a header line, atomically. Point clouds:
+/// one row per live point, "cloud,label,label_name,x0,x1,...". Gaussians: one row per Gaussian,
+/// "index,label,label_name,mean_0,...,cov_00,cov_01,..." (covariance row-major; cov_I_J from 11
+/// dimensions on). label is -1 and label_name empty without labels; label names are quoted as
+/// RFC 4180 says when they hold a comma, a quote or a line break. Numbers are written in the
+/// shortest form that reads back as the same float32 (at most 9 significant digits, '.' as
+/// decimal point whatever the locale); lines end with LF. Throws like writeSamplesPly
+/// (Gaussians are accepted).
+void writeSamplesCsv(const Samples& samples, const QString& path);
+/// Writes the final samples in `format`. Throws like the writer it calls.
+void writeSamples(const Samples& samples, const QString& path, SampleFormat format);
+
 /// Stored config of a run folder, as JSON text. Throws CheckpointError.
 QString runConfigJson(const QString& runDir);
 

@@ -77,6 +77,11 @@ public:
     void setCorrespondenceColours(const CloudSnapshot& source, int sourceIndex,
         const std::vector<int>& sourcePointOf = {});
     ColourMode colourMode() const;
+    /// Title of the scalar bar in Scalar mode (as given to colourByScalar); empty otherwise.
+    QString scalarTitle() const;
+    /// Whether the scalar bar is drawn: Scalar mode with points shown, the legend on and the
+    /// scene visible.
+    bool isScalarBarShown() const;
 
     /// Shows the label legend (Label mode) or the scalar bar (Scalar mode); default on.
     void setLegendVisible(bool visible);
