@@ -352,6 +352,11 @@ struct Backend
         wfm::emu::Launcher l;
         det::runTopK(l, p, f.data(), g.data(), k, v.data(), idx.data());
     }
+    void maxCost(std::vector<float>& out)
+    {
+        wfm::emu::Launcher l;
+        det::runMaxCost(l, p, out.data());
+    }
 };
 #else
 namespace tun = wfm::ot::kernels::cuda::tuning;
@@ -471,6 +476,12 @@ struct Backend
         dv.download(v);
         di.download(idx);
     }
+    void maxCost(std::vector<float>& out)
+    {
+        DeviceArray<float> dm(out.size());
+        wfm::ot::kernels::cuda::maxCost(p, dm.ptr, nullptr);
+        dm.download(out);
+    }
 };
 #endif
 
@@ -501,6 +512,29 @@ double potentialError(const Host& h, const std::vector<float>& pot, const std::v
         }
     }
     return worst;
+}
+
+/// The largest live cost of each pair against a float64 brute force (0 for a pair with an
+/// empty side).
+void checkMaxCost(const Case& c, const Host& h)
+{
+    Backend be(h);
+    std::vector<float> out(std::size_t(h.B), -1.0f);
+    be.maxCost(out);
+    double worst = 0.0;
+    for (int b = 0; b < h.B; ++b) {
+        double ref = 0.0;
+        for (int i = 0; i < h.N; ++i) {
+            for (int j = 0; j < h.M && h.loga[std::size_t(b) * h.N + i] > -kInfF; ++j) {
+                if (h.logb[std::size_t(b) * h.M + j] > -kInfF) {
+                    ref = std::max(ref, sqDist(h, b, i, j));
+                }
+            }
+        }
+        const double e = ref > 0 ? std::abs(double(out[b]) - ref) / ref : std::abs(double(out[b]));
+        worst = std::isfinite(double(out[b])) ? std::max(worst, e) : kInf;
+    }
+    report(worst <= 2e-6, "maxCost " + c.name, fmt("max rel err %.2e", worst));
 }
 
 void checkIterate(const Case& c, const Host& h, std::vector<float>& fOut, std::vector<float>& gOut,
@@ -819,6 +853,7 @@ int main(int argc, char** argv)
     for (const Case& c : cases) {
         const Host h = makeProblem(c, seed++);
         std::vector<float> f, g;
+        checkMaxCost(c, h);
         checkIterate(c, h, f, g, true);
         checkPlanPasses(c, h, f, g);
     }

@@ -296,6 +296,7 @@ private Q_SLOTS:
     void topKMatchesSortedReference();
     void badShiftGuessIsRecomputed();
     void degeneratePairs();
+    void maxCostMatchesBruteForce();
     void sampledFrequencies();
     void sampledMatchesGumbelReference();
     void threadCountIndependent();
@@ -635,6 +636,42 @@ void TestFusedCpu::degeneratePairs()
         QVERIFY(std::abs(double(p.f.item<float>() + p.g.item<float>()) - c) <= 1e-5 * (1 + c));
         // Each g update from f = 0 gives g = C.
         QVERIFY(std::abs(double(p.g.item<float>()) - c) <= 1e-5 * (1 + c));
+    }
+}
+
+/// The largest live cost of each pair (the scale of a relative eps) against the float64
+/// materialised cost: scattered padding, a pair without live columns, one without live rows,
+/// clouds far from the origin, dimensions 1 to 5, thread counts 1 and 3.
+void TestFusedCpu::maxCostMatchesBruteForce()
+{
+    struct Case
+    {
+        int B, N, M, d;
+        double offset;
+        std::vector<int> liveN, liveM;
+    };
+    const std::vector<Case> cases = {
+        { 3, 130, 70, 3, 0.0, {}, {} },
+        { 4, 65, 200, 2, 250.0, { 65, 0, 30, 1 }, { 0, 200, 17, 1 } },
+        { 2, 33, 41, 5, 0.0, {}, {} },
+        { 2, 300, 1, 1, 0.0, {}, {} },
+    };
+    std::uint64_t seed = 40;
+    for (const Case& c : cases) {
+        const Batch bt = makeBatch(c.B, c.N, c.M, c.d, 0.01, seed++, true, c.offset, c.liveN, c.liveM);
+        auto both = bt.liveX.unsqueeze(2) & bt.liveY.unsqueeze(1);
+        const auto ref = torch::where(both, bt.C, torch::zeros_like(bt.C)).amax({ 1, 2 });
+        for (int threads : { 1, 3 }) {
+            auto out = torch::full({ c.B }, -1.0f);
+            fk::cpu::maxCost(bt.problem(), out.data_ptr<float>(), threads);
+            const auto err = ((out.to(torch::kFloat64) - ref).abs() / ref.clamp_min(1e-300)).max().item<double>();
+            QVERIFY2(err <= 2e-6, qPrintable(QString("d=%1 threads=%2: relative error %3").arg(c.d).arg(threads).arg(err)));
+            for (int b = 0; b < c.B; ++b) {
+                if (ref[b].item<double>() == 0.0) {
+                    QCOMPARE(out[b].item<float>(), 0.0f);
+                }
+            }
+        }
     }
 }
 

@@ -393,6 +393,26 @@ void checkPlanPasses(const Case& c, const Data& s, const torch::Tensor& f, const
 
 } // namespace
 
+/// The largest live cost of each pair against the float64 cost of the float32 coordinates the
+/// kernel sees (0 where a side is empty).
+void checkMaxCost(const Case& c, const Data& s)
+{
+    const auto pairMask = s.maskX.unsqueeze(2).logical_and(s.maskY.unsqueeze(1));
+    const auto C = (s.xf.to(torch::kDouble).unsqueeze(2) - s.yf.to(torch::kDouble).unsqueeze(1)).pow(2).sum(3);
+    const auto ref = torch::where(pairMask, C, torch::zeros_like(C)).amax({ 1, 2 });
+    auto out = torch::full({ c.B }, -1.0f, torch::TensorOptions().dtype(torch::kFloat).device(kDevice));
+    kern::Problem p = s.problem;
+    p.eps = nullptr; // not read
+    kern::cuda::maxCost(p, out.data_ptr<float>(), nullptr);
+    synchronize();
+    const auto o = out.to(torch::kDouble);
+    const double err = ((o - ref).abs() / ref.clamp_min(1e-300)).max().item<double>();
+    const bool zeros = torch::equal(o.masked_select(ref == 0), ref.masked_select(ref == 0));
+    char buf[128];
+    std::snprintf(buf, sizeof buf, "max rel err %.2e", err);
+    report(err <= 2e-6 && zeros, "maxCost " + c.name, buf);
+}
+
 int main()
 {
 #if !defined(WFM_CUDA_CHECK_ON_CPU)
@@ -432,6 +452,7 @@ int main()
 #endif
         const Data s = makeData(c);
         torch::Tensor f, g;
+        checkMaxCost(c, s);
         checkIterate(c, s, f, g);
         checkPlanPasses(c, s, f, g);
     }

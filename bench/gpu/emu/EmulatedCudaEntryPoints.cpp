@@ -38,4 +38,10 @@ void topK(const Problem& p, const float* f, const float* g, int k, float* values
     det::runTopK(l, p, f, g, k, values, indices);
 }
 
+void maxCost(const Problem& p, float* out, void*)
+{
+    emu::Launcher l;
+    det::runMaxCost(l, p, out);
+}
+
 } // namespace wfm::ot::kernels::cuda

@@ -62,6 +62,10 @@ void colMass(const Problem& p, const float* f, const float* g, double* mass, int
 void topK(const Problem& p, const float* f, const float* g, int k, float* values,
     std::int64_t* indices, int threads);
 
+/// out [B] = max |x_i - y_j|^2 over the live points of each pair (0 where a side has none),
+/// computed from the coordinates (no N x M array); p.eps is not read.
+void maxCost(const Problem& p, float* out, int threads);
+
 } // namespace cpu
 
 namespace cuda {
@@ -72,6 +76,7 @@ void rowPass(const Problem& p, const float* f, const float* g, const RowOutputs&
 void colMass(const Problem& p, const float* f, const float* g, double* mass, void* stream);
 void topK(const Problem& p, const float* f, const float* g, int k, float* values,
     std::int64_t* indices, void* stream);
+void maxCost(const Problem& p, float* out, void* stream);
 
 } // namespace cuda
 } // namespace wfm::ot::kernels

@@ -37,13 +37,15 @@ Buffers makeBuffers(const torch::Tensor& x, const torch::Tensor& y, const torch:
     };
     buf.loga = logw(a);
     buf.logb = logw(b);
-    buf.eps = eps.to(f32).contiguous();
+    if (eps.defined()) {
+        buf.eps = eps.to(f32).contiguous();
+    }
     auto& p = buf.problem;
     p.x = buf.x.data_ptr<float>();
     p.y = buf.y.data_ptr<float>();
     p.loga = buf.loga.data_ptr<float>();
     p.logb = buf.logb.data_ptr<float>();
-    p.eps = buf.eps.data_ptr<float>();
+    p.eps = buf.eps.defined() ? buf.eps.data_ptr<float>() : nullptr;
     p.B = static_cast<int>(x.size(0));
     p.N = static_cast<int>(x.size(1));
     p.M = static_cast<int>(y.size(1));
@@ -170,6 +172,22 @@ bool available(const torch::Tensor& x)
 bool preferred(const torch::Tensor& x)
 {
     return available(x) && x.scalar_type() == torch::kFloat;
+}
+
+torch::Tensor maxLiveCost(const torch::Tensor& x, const torch::Tensor& y, const torch::Tensor& a,
+    const torch::Tensor& b)
+{
+    auto buf = makeBuffers(x, y, a, b, torch::Tensor());
+    auto out = torch::zeros({ x.size(0) }, torch::TensorOptions().dtype(torch::kFloat).device(x.device()));
+    if (x.is_cuda()) {
+#ifdef WFM_HAVE_CUDA
+        c10::cuda::CUDAGuard guard(x.device());
+        kernels::cuda::maxCost(buf.problem, out.data_ptr<float>(), currentStream(buf.x));
+#endif
+    } else {
+        kernels::cpu::maxCost(buf.problem, out.data_ptr<float>(), at::get_num_threads());
+    }
+    return out.to(torch::kDouble);
 }
 
 SinkhornResult solve(const torch::Tensor& x, const torch::Tensor& y, const torch::Tensor& a,

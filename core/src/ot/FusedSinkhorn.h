@@ -18,6 +18,11 @@ bool available(const torch::Tensor& x);
 /// Whether SinkhornBackend::Auto picks the fused kernel for x (float32 on CPU or CUDA).
 bool preferred(const torch::Tensor& x);
 
+/// max_ij |x_i - y_j|^2 over the live points (weight > 0) of each pair, [B] float64, from the
+/// coordinates without an N x M array (0 where a side has no live point).
+torch::Tensor maxLiveCost(const torch::Tensor& x, const torch::Tensor& y, const torch::Tensor& a,
+    const torch::Tensor& b);
+
 /// Solves with the fused kernels. x [B,N,d], y [B,M,d], a [B,N], b [B,M] validated, eps [B]
 /// absolute (float64).
 SinkhornResult solve(const torch::Tensor& x, const torch::Tensor& y, const torch::Tensor& a,

@@ -83,14 +83,17 @@ torch::Tensor maxLiveCost(const torch::Tensor& x, const torch::Tensor& y, const 
     return best;
 }
 
+/// eps of each pair [B] (float64); a relative eps scales the largest live cost, found by the
+/// fused kernel when the solve runs fused (one pass, no N x M chunks) and by tensor operations
+/// otherwise.
 torch::Tensor pairEps(const torch::Tensor& x, const torch::Tensor& y, const torch::Tensor& a,
-    const torch::Tensor& b, const SinkhornOptions& opt)
+    const torch::Tensor& b, const SinkhornOptions& opt, bool useFused)
 {
     WFM_CHECK(std::isfinite(opt.eps) && opt.eps > 0, "sinkhorn: eps must be positive, got ", opt.eps);
     if (opt.epsMode == EpsMode::Absolute) {
         return torch::full({ x.size(0) }, opt.eps, x.options().dtype(torch::kDouble));
     }
-    auto maxC = maxLiveCost(x, y, a, b);
+    auto maxC = useFused ? fused::maxLiveCost(x, y, a, b) : maxLiveCost(x, y, a, b);
     // A pair whose points all coincide has max cost 0: any positive eps gives the same plan.
     maxC = torch::where(maxC > 0, maxC, torch::ones_like(maxC));
     return maxC * opt.eps;
@@ -208,7 +211,6 @@ SinkhornResult sinkhorn(const torch::Tensor& x, const torch::Tensor& y, const to
     WFM_CHECK(opt.tolerance >= 0 && std::isfinite(opt.tolerance),
         "sinkhorn: tolerance must be >= 0, got ", opt.tolerance);
     auto p = prepare(x, y, a, b);
-    auto eps = pairEps(p.x, p.y, p.a, p.b, opt);
 
     bool useFused = false;
     switch (opt.backend) {
@@ -224,6 +226,7 @@ SinkhornResult sinkhorn(const torch::Tensor& x, const torch::Tensor& y, const to
         break;
     }
 
+    auto eps = pairEps(p.x, p.y, p.a, p.b, opt, useFused);
     SinkhornResult r;
     if (useFused) {
         r = fused::solve(p.x, p.y, p.a, p.b, eps, opt);

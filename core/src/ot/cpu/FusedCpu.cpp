@@ -768,4 +768,80 @@ void topK(const Problem& p, const float* f, const float* g, int k, float* values
     });
 }
 
+void maxCost(const Problem& p, float* out, int threads)
+{
+    WFM_CHECK(p.B >= 0 && p.N >= 0 && p.M >= 0 && p.d >= 1, "fused Sinkhorn maxCost: bad sizes B=",
+        p.B, " N=", p.N, " M=", p.M, " d=", p.d);
+    std::fill(out, out + p.B, 0.0f);
+    if (p.B == 0 || p.N == 0 || p.M == 0) {
+        return;
+    }
+    WFM_CHECK(p.x && p.y && p.loga && p.logb, "fused Sinkhorn maxCost: missing input arrays");
+    const int d = p.d;
+    // Live columns of every pair as structure of arrays, so the inner loop over columns
+    // vectorises: cols[b] holds d runs of `count` coordinates.
+    std::vector<std::vector<float>> cols(std::size_t(p.B));
+    std::vector<int> counts(std::size_t(p.B), 0);
+    std::vector<Item> items;
+    constexpr int kRows = 64;
+    for (int b = 0; b < p.B; ++b) {
+        const float* logb = p.logb + long(b) * p.M;
+        const float* y = p.y + long(b) * p.M * d;
+        std::vector<int> live;
+        for (int j = 0; j < p.M; ++j) {
+            if (logb[j] > kNegInf) {
+                live.push_back(j);
+            }
+        }
+        const int n = int(live.size());
+        counts[std::size_t(b)] = n;
+        std::vector<float>& c = cols[std::size_t(b)];
+        c.resize(std::size_t(n) * std::size_t(d));
+        for (int k = 0; k < d; ++k) {
+            for (int q = 0; q < n; ++q) {
+                c[std::size_t(k) * std::size_t(n) + std::size_t(q)] = y[long(live[std::size_t(q)]) * d + k];
+            }
+        }
+        if (n > 0) {
+            for (int r = 0; r < p.N; r += kRows) {
+                items.push_back({ b, r, std::min(p.N, r + kRows) });
+            }
+        }
+    }
+    std::vector<float> itemMax(items.size(), 0.0f);
+    const double work = double(p.N) * double(p.M) * double(p.B);
+    Team team(work < kMinParallelWork ? 1 : std::clamp(threads, 1, kMaxThreads));
+    team.run(int(items.size()), [&](int i, int) {
+        const Item& it = items[std::size_t(i)];
+        const int n = counts[std::size_t(it.pair)];
+        const float* c = cols[std::size_t(it.pair)].data();
+        const float* loga = p.loga + long(it.pair) * p.N;
+        const float* x = p.x + long(it.pair) * p.N * d;
+        std::vector<float> acc(static_cast<std::size_t>(n));
+        float best = 0.0f;
+        for (int r = it.r0; r < it.r1; ++r) {
+            if (!(loga[r] > kNegInf)) {
+                continue;
+            }
+            std::fill(acc.begin(), acc.end(), 0.0f);
+            for (int k = 0; k < d; ++k) {
+                const float xk = x[long(r) * d + k];
+                const float* ck = c + std::size_t(k) * std::size_t(n);
+                for (int q = 0; q < n; ++q) {
+                    const float t = xk - ck[q];
+                    acc[std::size_t(q)] += t * t;
+                }
+            }
+            for (int q = 0; q < n; ++q) {
+                best = std::max(best, acc[std::size_t(q)]);
+            }
+        }
+        itemMax[std::size_t(i)] = best;
+    });
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        float& o = out[items[i].pair];
+        o = std::max(o, itemMax[i]);
+    }
+}
+
 } // namespace wfm::ot::kernels::cpu

@@ -9,6 +9,7 @@
 #include <cuda_runtime.h>
 
 #include <cstddef>
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
 
@@ -104,12 +105,31 @@ private:
     std::size_t m_maxSmem = 0;
 };
 
+/// The kernel variant of iterate(): the default, or the one named by WFM_CUDA_SINKHORN_VARIANT
+/// (a benchmarking knob, read once; see bench/gpu/README.md).
+int engineVariant()
+{
+    static const int variant = [] {
+        const char* v = std::getenv("WFM_CUDA_SINKHORN_VARIANT");
+        if (v == nullptr || *v == 0) {
+            return detail::kDefaultLseVariant;
+        }
+        for (int k = 0; k < detail::kLseVariantCount; ++k) {
+            if (std::string(v) == detail::kLseVariants[k].name) {
+                return k;
+            }
+        }
+        throw std::invalid_argument(std::string("WFM_CUDA_SINKHORN_VARIANT: unknown kernel variant ") + v);
+    }();
+    return variant;
+}
+
 } // namespace
 
 void iterate(const Problem& p, float* f, float* g, int iterations, void* stream)
 {
     CudaLauncher l(stream);
-    detail::runIterate(l, p, f, g, iterations, detail::kDefaultLseVariant, nullptr);
+    detail::runIterate(l, p, f, g, iterations, engineVariant(), nullptr);
 }
 
 void rowPass(const Problem& p, const float* f, const float* g, const RowOutputs& out, void* stream)
@@ -131,6 +151,12 @@ void topK(const Problem& p, const float* f, const float* g, int k, float* values
     detail::runTopK(l, p, f, g, k, values, indices);
 }
 
+void maxCost(const Problem& p, float* out, void* stream)
+{
+    CudaLauncher l(stream);
+    detail::runMaxCost(l, p, out);
+}
+
 namespace tuning {
 
 int variantCount() { return detail::kLseVariantCount; }
@@ -140,7 +166,7 @@ const char* variantName(int v)
     return v >= 0 && v < detail::kLseVariantCount ? detail::kLseVariants[v].name : "unknown";
 }
 
-int defaultVariant() { return detail::kDefaultLseVariant; }
+int defaultVariant() { return engineVariant(); }
 
 void iterate(const Problem& p, float* f, float* g, int iterations, void* stream, int variant,
     unsigned* fallbackCounter)

@@ -331,7 +331,50 @@ WFM_KERNEL(Threads, 4) lseKernel(HalfArgs a)
     const int warpBase = tid & ~31;
 
     // Stages columns [j0, j0 + Tile) (padding: H = -inf, Y = 0); returns whether one is live.
+    // Compile-time d: each thread issues the loads of kStageBatch columns before using any of
+    // them (indices clamped into the pair, so the loads need no branch), one memory round trip
+    // per batch instead of two per column.
+    auto stageBatched = [&](int j0) -> int {
+        constexpr int kStageBatch = 4;
+        static_assert(D == 0 || Tile % (Threads * kStageBatch) == 0, "stage batches");
+        int mine = 0;
+#pragma unroll 1
+        for (int base = 0; base < Tile; base += Threads * kStageBatch) {
+            float lw[kStageBatch];
+            float pot[kStageBatch];
+            float yv[kStageBatch][DR];
+#pragma unroll
+            for (int u = 0; u < kStageBatch; ++u) {
+                const int j = j0 + base + u * Threads + tid;
+                const std::int64_t jc = colOff + (j < a.NB ? j : a.NB - 1);
+                lw[u] = a.colLogw[jc];
+                pot[u] = a.colPot[jc];
+#pragma unroll
+                for (int k = 0; k < DR; ++k) {
+                    yv[u][k] = a.colX[jc * DR + k];
+                }
+            }
+#pragma unroll
+            for (int u = 0; u < kStageBatch; ++u) {
+                const int jj = base + u * Threads + tid;
+                const bool ok = j0 + jj < a.NB && lw[u] > -kInfF;
+                float s2 = 0.0f;
+#pragma unroll
+                for (int k = 0; k < DR; ++k) {
+                    const float v = ok ? yv[u][k] - cReg[k] : 0.0f;
+                    s2 = fmaf(v, v, s2);
+                    sY[k * Tile + jj] = v * yScale;
+                }
+                sH[jj] = ok ? fmaf(pot[u] - s2, scale, lw[u] * kLog2eF) : -kInfF;
+                mine |= int(ok);
+            }
+        }
+        return mine;
+    };
     auto stage = [&](int j0) -> int {
+        if constexpr (D > 0) {
+            return stageBatched(j0);
+        }
         int mine = 0;
         for (int jj = tid; jj < Tile; jj += Threads) {
             const int j = j0 + jj;
@@ -759,6 +802,113 @@ WFM_KERNEL(Threads, 1) topKKernel(PlanArgs a)
 }
 
 // ------------------------------------------------------------------------------------------------
+// Largest live cost of each pair (the scale of a relative eps), without an N x M array.
+
+/// Shared memory of maxCostBlocksKernel: columns [d][Tile] and live flags [Tile] (floats), the
+/// block's maxima [Threads].
+inline std::size_t maxCostSmemBytes(int d, int threads, int tile)
+{
+    return (std::size_t(d) * tile + tile + threads) * sizeof(float);
+}
+
+/// blockMax[b * rowBlocks + rb] = max |x_i - y_j|^2 over the live rows i of the block's
+/// Threads rows of x_b and every live column j of y_b (0 when there is none). One row per
+/// thread; the columns stream through shared memory. Computed as the sum of squared
+/// differences, so the value is the float32 rounding of the exact cost (no cancellation).
+template <int D, int Threads, int Tile>
+WFM_KERNEL(Threads, 1) maxCostBlocksKernel(Problem p, int rowBlocks, float* blockMax)
+{
+    WFM_DYNAMIC_SMEM(smemRaw);
+    const int d = D > 0 ? D : p.d;
+    float* sCols = reinterpret_cast<float*>(smemRaw); // [d][Tile]
+    float* sLive = sCols + std::size_t(d) * Tile; // [Tile]
+    float* sMax = sLive + Tile; // [Threads]
+    const int tid = threadIdx.x;
+    const int b = blockIdx.x / rowBlocks;
+    const int rb = blockIdx.x - b * rowBlocks;
+    const int i = rb * Threads + tid;
+    const std::int64_t xOff = std::int64_t(b) * p.N;
+    const std::int64_t yOff = std::int64_t(b) * p.M;
+    const bool rowLive = i < p.N && p.loga[xOff + i] > -kInfF;
+    const float* xi = p.x + (xOff + (i < p.N ? i : 0)) * d;
+    float best = 0.0f;
+    for (int j0 = 0; j0 < p.M; j0 += Tile) {
+        const int n = p.M - j0 < Tile ? p.M - j0 : Tile;
+        for (int q = tid; q < n; q += Threads) {
+            const std::int64_t j = yOff + j0 + q;
+            const bool live = p.logb[j] > -kInfF;
+            sLive[q] = live ? 1.0f : 0.0f;
+            for (int k = 0; k < d; ++k) {
+                sCols[std::size_t(k) * Tile + q] = p.y[j * d + k];
+            }
+        }
+        __syncthreads();
+        if (rowLive) {
+            if constexpr (D > 0) {
+                float r[D];
+                for (int k = 0; k < D; ++k) {
+                    r[k] = xi[k];
+                }
+                for (int q = 0; q < n; ++q) {
+                    float c = 0.0f;
+                    for (int k = 0; k < D; ++k) {
+                        const float t = r[k] - sCols[k * Tile + q];
+                        c = fmaf(t, t, c);
+                    }
+                    best = fmaxf(best, c * sLive[q]);
+                }
+            } else {
+                for (int q = 0; q < n; ++q) {
+                    float c = 0.0f;
+                    for (int k = 0; k < d; ++k) {
+                        const float t = xi[k] - sCols[std::size_t(k) * Tile + q];
+                        c = fmaf(t, t, c);
+                    }
+                    best = fmaxf(best, c * sLive[q]);
+                }
+            }
+        }
+        __syncthreads();
+    }
+    sMax[tid] = best;
+    __syncthreads();
+    for (int w = Threads / 2; w > 0; w /= 2) {
+        if (tid < w) {
+            sMax[tid] = fmaxf(sMax[tid], sMax[tid + w]);
+        }
+        __syncthreads();
+    }
+    if (tid == 0) {
+        blockMax[std::int64_t(b) * rowBlocks + rb] = sMax[0];
+    }
+}
+
+/// out[b] = max over the row blocks of pair b. One block per pair.
+template <int Threads>
+WFM_KERNEL(Threads, 1) maxCostReduceKernel(const float* blockMax, int rowBlocks, float* out)
+{
+    WFM_DYNAMIC_SMEM(smemRaw);
+    float* sMax = reinterpret_cast<float*>(smemRaw); // [Threads]
+    const int tid = threadIdx.x;
+    const int b = blockIdx.x;
+    float best = 0.0f;
+    for (int q = tid; q < rowBlocks; q += Threads) {
+        best = fmaxf(best, blockMax[std::int64_t(b) * rowBlocks + q]);
+    }
+    sMax[tid] = best;
+    __syncthreads();
+    for (int w = Threads / 2; w > 0; w /= 2) {
+        if (tid < w) {
+            sMax[tid] = fmaxf(sMax[tid], sMax[tid + w]);
+        }
+        __syncthreads();
+    }
+    if (tid == 0) {
+        out[b] = sMax[0];
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
 // Host orchestration over a Launcher L:
 //   l.launch(kernel, gridBlocks, threads, smemBytes, args...)   throws on a launch error
 //   l.allocFloats(n) / l.release(ptr)                            scratch on the device
@@ -778,24 +928,27 @@ struct LseVariant
 {
     int rows;
     int poly;
+    int tile; ///< columns staged in shared memory at a time
     const char* name;
 };
 
 constexpr int kLseThreads = 128;
-constexpr int kLseTile = 512;
 constexpr int kLseGenericTile = 64;
 constexpr LseVariant kLseVariants[] = {
-    { 4, 0, "rows4-mufu" },
-    { 4, 1, "rows4-poly1of16" },
-    { 4, 2, "rows4-poly2of16" },
-    { 4, 3, "rows4-poly3of16" },
-    { 2, 0, "rows2-mufu" },
-    { 2, 1, "rows2-poly1of8" },
+    { 4, 0, 512, "rows4-mufu" },
+    { 4, 1, 512, "rows4-poly1of16" },
+    { 4, 2, 512, "rows4-poly2of16" },
+    { 2, 0, 512, "rows2-mufu" },
+    { 2, 1, 512, "rows2-poly1of8" },
+    { 2, 1, 1024, "rows2-poly1of8-tile1024" },
+    { 2, 1, 2048, "rows2-poly1of8-tile2048" },
+    { 4, 1, 2048, "rows4-poly1of16-tile2048" },
+    { 2, 0, 2048, "rows2-mufu-tile2048" },
 };
 constexpr int kLseVariantCount = int(sizeof(kLseVariants) / sizeof(kLseVariants[0]));
 // rows2-poly1of8 measured fastest on an H100 (39.1 ms vs 41.5 ms for rows4-poly1of16 at
 // B=64, N=M=2048, d=3, 200 iterations; bench/results/gpu-h100-2026-11-27).
-constexpr int kDefaultLseVariant = 5;
+constexpr int kDefaultLseVariant = 4;
 
 using LseKernelFn = void (*)(HalfArgs);
 using PlanKernelFn = void (*)(PlanArgs);
@@ -804,20 +957,25 @@ template <int D>
 LseKernelFn lseKernelFor(int variant)
 {
     constexpr int T = kLseThreads;
-    constexpr int S = kLseTile;
     switch (variant) {
     case 0:
-        return &lseKernel<D, 4, T, S, 0>;
+        return &lseKernel<D, 4, T, 512, 0>;
     case 1:
-        return &lseKernel<D, 4, T, S, 1>;
+        return &lseKernel<D, 4, T, 512, 1>;
     case 2:
-        return &lseKernel<D, 4, T, S, 2>;
+        return &lseKernel<D, 4, T, 512, 2>;
     case 3:
-        return &lseKernel<D, 4, T, S, 3>;
+        return &lseKernel<D, 2, T, 512, 0>;
     case 4:
-        return &lseKernel<D, 2, T, S, 0>;
+        return &lseKernel<D, 2, T, 512, 1>;
+    case 5:
+        return &lseKernel<D, 2, T, 1024, 1>;
+    case 6:
+        return &lseKernel<D, 2, T, 2048, 1>;
+    case 7:
+        return &lseKernel<D, 4, T, 2048, 1>;
     default:
-        return &lseKernel<D, 2, T, S, 1>;
+        return &lseKernel<D, 2, T, 2048, 0>;
     }
 }
 
@@ -899,7 +1057,7 @@ void runIterate(L& l, const Problem& p, float* f, float* g, int iterations, int 
 
     LseKernelFn kernel = nullptr;
     int rowsPerThread = 1;
-    int tile = kLseTile;
+    int tile = kLseVariants[variant].tile;
     int D = p.d;
     if (p.d == 2) {
         kernel = lseKernelFor<2>(variant);
@@ -950,6 +1108,39 @@ void runIterate(L& l, const Problem& p, float* f, float* g, int iterations, int 
             l.launch(kernel, fGrid, kLseThreads, smem, fArgs);
         }
     }
+}
+
+constexpr int kMaxCostThreads = 128;
+constexpr int kMaxCostTile = 512;
+
+/// out[b] = max |x_i - y_j|^2 over the live points of pair b (0 without a live pair);
+/// p.eps is not read.
+template <class L>
+void runMaxCost(L& l, const Problem& p, float* out)
+{
+    if (p.B < 0 || p.N < 0 || p.M < 0 || p.d < 1) {
+        throw std::invalid_argument("fused Sinkhorn (CUDA) maxCost: bad sizes B="
+            + std::to_string(p.B) + " N=" + std::to_string(p.N) + " M=" + std::to_string(p.M)
+            + " d=" + std::to_string(p.d));
+    }
+    if (p.B == 0) {
+        return;
+    }
+    if (out == nullptr || (p.N > 0 && (p.x == nullptr || p.loga == nullptr))
+        || (p.M > 0 && (p.y == nullptr || p.logb == nullptr))) {
+        throw std::invalid_argument("fused Sinkhorn (CUDA) maxCost: null pointer");
+    }
+    int rowBlocks = 0;
+    const int grid = blocksFor(p.B, p.N > 0 ? p.N : 1, kMaxCostThreads, rowBlocks, "maxCost");
+    const std::size_t smem = maxCostSmemBytes(p.d, kMaxCostThreads, kMaxCostTile);
+    checkSmem(l, smem, p.d, "maxCost");
+    Scratch<L> blockMax(l, std::size_t(grid));
+    auto kernel = p.d == 2 ? &maxCostBlocksKernel<2, kMaxCostThreads, kMaxCostTile>
+        : p.d == 3         ? &maxCostBlocksKernel<3, kMaxCostThreads, kMaxCostTile>
+                           : &maxCostBlocksKernel<0, kMaxCostThreads, kMaxCostTile>;
+    l.launch(kernel, grid, kMaxCostThreads, smem, p, rowBlocks, blockMax.get());
+    l.launch(&maxCostReduceKernel<kMaxCostThreads>, p.B, kMaxCostThreads,
+        kMaxCostThreads * sizeof(float), static_cast<const float*>(blockMax.get()), rowBlocks, out);
 }
 
 constexpr int kPlanThreads = 128;
