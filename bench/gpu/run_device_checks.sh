@@ -42,6 +42,9 @@ best = min(j["runs"], key=lambda r: r["ms_median"])
 open("/tmp/best_variant", "w").write(best["variant"])
 print("fastest (median):", best["variant"])
 EOF
+echo "== the engine default kernel without programmatic dependent launch"
+WFM_CUDA_SINKHORN_PDL=0 /tmp/bench_cuda --default-only > "$out/bench_cuda_kernel_nopdl.json"
+python3 -c 'import json,sys;j=json.load(open(sys.argv[1]));print("default kernel, PDL off:", j["ms"], "ms")' "$out/bench_cuda_kernel_nopdl.json"
 stamp
 echo "== waiting for the engine build"
 wait $bpid
@@ -67,6 +70,9 @@ for v in $best rows2-poly1of8-tile2048 rows2-poly1of8-tile1024; do
     WFM_CUDA_SINKHORN_VARIANT=$v timeout 60 build-gpu/bin/wfm bench ot --device cuda --batch 64 --points 2048 --iters 200 \
         --repeat 7 --path fused --out "$out/bench_ot_cuda_B64_N2048_$v.json" > /dev/null && python3 -c "$summary" "$out/bench_ot_cuda_B64_N2048_$v.json"
 done
+echo "== same, fused only, engine default kernel, PDL off"
+WFM_CUDA_SINKHORN_PDL=0 timeout 60 build-gpu/bin/wfm bench ot --device cuda --batch 64 --points 2048 --iters 200 \
+    --repeat 7 --path fused --out "$out/bench_ot_cuda_B64_N2048_nopdl.json" > /dev/null && python3 -c "$summary" "$out/bench_ot_cuda_B64_N2048_nopdl.json"
 stamp
 echo "== wfm bench train-step on the GPU at the reference size (2048 points, width 512, 6 blocks)"
 for spec in "16 fp32" "16 mixed" "64 fp32" "64 mixed"; do

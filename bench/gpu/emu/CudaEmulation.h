@@ -133,6 +133,13 @@ public:
         ++launches;
         ::wfm::emu::launch(kernel, grid, threads, smem, args...);
     }
+    /// Kernels run one after the other here, so a dependent launch is a plain one.
+    template <class... Params, class... Args>
+    void launchDependent(void (*kernel)(Params...), int grid, int threads, std::size_t smem,
+        Args... args)
+    {
+        launch(kernel, grid, threads, smem, args...);
+    }
     float* allocFloats(std::size_t n)
     {
         auto* p = new float[n > 0 ? n : 1];

@@ -54,6 +54,38 @@ public:
         check(cudaGetLastError(), "kernel launch");
     }
 
+    /// launch() as a programmatic dependent of the stream's previous kernel (sm_90 and newer;
+    /// WFM_CUDA_SINKHORN_PDL=0 turns it off): the kernel's blocks may start while the previous
+    /// kernel drains and must wait (griddepcontrol.wait) before reading what it wrote.
+    template <class... Params, class... Args>
+    void launchDependent(void (*kernel)(Params...), int grid, int threads, std::size_t smem,
+        Args... args)
+    {
+        if (grid <= 0) {
+            return;
+        }
+        if (!dependentLaunchEnabled()) {
+            launch(kernel, grid, threads, smem, args...);
+            return;
+        }
+        if (smem > 48 * 1024) {
+            check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                      static_cast<int>(smem)),
+                "cudaFuncSetAttribute");
+        }
+        cudaLaunchConfig_t cfg = {};
+        cfg.gridDim = dim3(static_cast<unsigned>(grid));
+        cfg.blockDim = dim3(static_cast<unsigned>(threads));
+        cfg.dynamicSmemBytes = smem;
+        cfg.stream = m_stream;
+        cudaLaunchAttribute attr[1];
+        attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+        attr[0].val.programmaticStreamSerializationAllowed = 1;
+        cfg.attrs = attr;
+        cfg.numAttrs = 1;
+        check(cudaLaunchKernelEx(&cfg, kernel, args...), "cudaLaunchKernelEx");
+    }
+
     /// Stream-ordered scratch (cudaMallocAsync); plain cudaMalloc where memory pools are missing.
     float* allocFloats(std::size_t n)
     {
@@ -100,7 +132,22 @@ public:
     }
 
 private:
+    bool dependentLaunchEnabled()
+    {
+        if (m_pdl < 0) {
+            const char* v = std::getenv("WFM_CUDA_SINKHORN_PDL");
+            int device = 0;
+            int major = 0;
+            check(cudaGetDevice(&device), "cudaGetDevice");
+            check(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device),
+                "cudaDeviceGetAttribute");
+            m_pdl = major >= 9 && !(v != nullptr && std::string(v) == "0") ? 1 : 0;
+        }
+        return m_pdl == 1;
+    }
+
     cudaStream_t m_stream;
+    int m_pdl = -1;
     bool m_async = true;
     std::size_t m_maxSmem = 0;
 };

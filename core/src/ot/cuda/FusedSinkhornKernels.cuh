@@ -91,6 +91,17 @@ WFM_HD float bitsFloat(std::uint32_t u)
 #endif
 }
 
+/// Programmatic dependent launch (sm_90): waits until the previous kernel of the stream has
+/// finished and its writes are visible, then lets the next kernel start its blocks. A no-op when
+/// the kernel was launched without the attribute, on older GPUs and under the emulation.
+WFM_HD void waitForPreviousKernel()
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
 /// Per-row constants of the shifted exp2: 2^(t - n) for the row's integer shift n.
 struct RowShift
 {
@@ -255,6 +266,9 @@ WFM_KERNEL(Threads, 4) lseKernel(HalfArgs a)
     float* sX = reinterpret_cast<float*>(sFlag + Threads); // [d][Threads], D == 0 only
     float* sC = sX + d * Threads; // [d], D == 0 only
 
+    // Launched as a programmatic dependent (runIterate): the potentials and the pair centres
+    // come from the previous kernels, so wait for them before reading or writing anything.
+    waitForPreviousKernel();
     const int tid = threadIdx.x;
     const int b = blockIdx.x / a.rowBlocks;
     const int rowBase = (blockIdx.x - b * a.rowBlocks) * (Threads * R);
@@ -911,6 +925,8 @@ WFM_KERNEL(Threads, 1) maxCostReduceKernel(const float* blockMax, int rowBlocks,
 // ------------------------------------------------------------------------------------------------
 // Host orchestration over a Launcher L:
 //   l.launch(kernel, gridBlocks, threads, smemBytes, args...)   throws on a launch error
+//   l.launchDependent(...)                                       the same, as a programmatic
+//                                                                dependent of the previous kernel
 //   l.allocFloats(n) / l.release(ptr)                            scratch on the device
 //   l.maxSmemBytes()                                             per-block opt-in limit
 
@@ -1100,12 +1116,15 @@ void runIterate(L& l, const Problem& p, float* f, float* g, int iterations, int 
     const int rowsPerBlock = kLseThreads * rowsPerThread;
     const int gGrid = blocksFor(p.B, p.M, rowsPerBlock, gArgs.rowBlocks, "iterate");
     const int fGrid = blocksFor(p.B, p.N, rowsPerBlock, fArgs.rowBlocks, "iterate");
+    // Each half-iteration may start its blocks while the previous one drains (programmatic
+    // dependent launch where the launcher supports it); lseKernel waits before touching the
+    // potentials.
     for (int it = 0; it < iterations; ++it) {
         if (gGrid > 0) {
-            l.launch(kernel, gGrid, kLseThreads, smem, gArgs);
+            l.launchDependent(kernel, gGrid, kLseThreads, smem, gArgs);
         }
         if (fGrid > 0) {
-            l.launch(kernel, fGrid, kLseThreads, smem, fArgs);
+            l.launchDependent(kernel, fGrid, kLseThreads, smem, fArgs);
         }
     }
 }
