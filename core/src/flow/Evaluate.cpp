@@ -241,7 +241,7 @@ GaussianEvaluation evaluateGaussians(const GaussianGenerator& generator,
     out.generated = generator.generate(req);
     out.generationSeconds = secondsSince(g0);
     const torch::Tensor covs = out.generated.covariances.to(torch::kDouble);
-    const torch::Tensor eig = torch::linalg::eigvalsh(covs, "L");
+    const torch::Tensor eig = torch::linalg_eigvalsh(covs, "L");
     out.minEigenvalue = eig.min().item<double>();
     out.allPositiveDefinite = out.minEigenvalue > 0;
     out.buresWasserstein = metrics::evaluateGaussians(out.generated.means.to(torch::kDouble), covs,

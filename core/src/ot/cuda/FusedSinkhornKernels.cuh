@@ -956,15 +956,16 @@ constexpr LseVariant kLseVariants[] = {
     { 4, 2, 512, "rows4-poly2of16" },
     { 2, 0, 512, "rows2-mufu" },
     { 2, 1, 512, "rows2-poly1of8" },
-    { 2, 1, 1024, "rows2-poly1of8-tile1024" },
-    { 2, 1, 2048, "rows2-poly1of8-tile2048" },
     { 4, 1, 2048, "rows4-poly1of16-tile2048" },
-    { 2, 0, 2048, "rows2-mufu-tile2048" },
+    { 4, 2, 2048, "rows4-poly2of16-tile2048" },
+    { 4, 3, 2048, "rows4-poly3of16-tile2048" },
+    { 4, 2, 1024, "rows4-poly2of16-tile1024" },
 };
 constexpr int kLseVariantCount = int(sizeof(kLseVariants) / sizeof(kLseVariants[0]));
-// rows2-poly1of8 measured fastest on an H100 (39.1 ms vs 41.5 ms for rows4-poly1of16 at
-// B=64, N=M=2048, d=3, 200 iterations; bench/results/gpu-h100-2026-11-27).
-constexpr int kDefaultLseVariant = 4;
+// Measured on an H100 (B=64, N=M=2048, d=3, 200 iterations; bench/results/gpu-h100-2026-11-28):
+// with the half-iterations launched as programmatic dependents, 4 rows per thread and a 2048-
+// column tile took 35.7 ms against 55.9 ms for rows2-poly1of8, the fastest without them (39.0 ms).
+constexpr int kDefaultLseVariant = 5;
 
 using LseKernelFn = void (*)(HalfArgs);
 using PlanKernelFn = void (*)(PlanArgs);
@@ -985,13 +986,13 @@ LseKernelFn lseKernelFor(int variant)
     case 4:
         return &lseKernel<D, 2, T, 512, 1>;
     case 5:
-        return &lseKernel<D, 2, T, 1024, 1>;
-    case 6:
-        return &lseKernel<D, 2, T, 2048, 1>;
-    case 7:
         return &lseKernel<D, 4, T, 2048, 1>;
+    case 6:
+        return &lseKernel<D, 4, T, 2048, 2>;
+    case 7:
+        return &lseKernel<D, 4, T, 2048, 3>;
     default:
-        return &lseKernel<D, 2, T, 2048, 0>;
+        return &lseKernel<D, 4, T, 1024, 2>;
     }
 }
 
