@@ -91,7 +91,7 @@ int runGenerate(const GenerateArgs& a)
         }
         data::writeNpz(a.out, arrays, /*compress=*/true);
         // Every covariance must come out positive definite: report the smallest eigenvalue.
-        const double minEig = torch::linalg::eigvalsh(result.covariances.to(torch::kDouble), "L").min().item<double>();
+        const double minEig = torch::linalg_eigvalsh(result.covariances.to(torch::kDouble), "L").min().item<double>();
         nlohmann::json out;
         out["out"] = a.out;
         out["kind"] = "gaussians";

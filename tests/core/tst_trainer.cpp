@@ -502,7 +502,7 @@ private Q_SLOTS:
             auto loaded = flow::loadGaussianGenerator(a)->generate(req);
             QVERIFY(torch::allclose(live.means, loaded.means, 1e-5, 1e-5));
             QCOMPARE(live.trajectoryCovariances.sizes(), (torch::IntArrayRef { 11, 20, 2, 2 }));
-            auto eig = torch::linalg::eigvalsh(live.trajectoryCovariances.to(torch::kDouble), "L");
+            auto eig = torch::linalg_eigvalsh(live.trajectoryCovariances.to(torch::kDouble), "L");
             QVERIFY(eig.min().item<double>() > 0);
             EXPECT_THROW_MSG(ConfigError, flow::loadCloudGenerator(a), "not point clouds");
         }
