@@ -133,6 +133,7 @@ public:
         ++launches;
         ::wfm::emu::launch(kernel, grid, threads, smem, args...);
     }
+    void disableDependentLaunch() { }
     /// Kernels run one after the other here, so a dependent launch is a plain one.
     template <class... Params, class... Args>
     void launchDependent(void (*kernel)(Params...), int grid, int threads, std::size_t smem,

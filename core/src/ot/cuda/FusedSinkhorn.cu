@@ -131,6 +131,9 @@ public:
         return m_maxSmem;
     }
 
+    /// launchDependent() launches plainly from now on.
+    void disableDependentLaunch() { m_pdl = 0; }
+
 private:
     bool dependentLaunchEnabled()
     {
@@ -152,14 +155,14 @@ private:
     std::size_t m_maxSmem = 0;
 };
 
-/// The kernel variant of iterate(): the default, or the one named by WFM_CUDA_SINKHORN_VARIANT
-/// (a benchmarking knob, read once; see bench/gpu/README.md).
-int engineVariant()
+/// The kernel variant named by WFM_CUDA_SINKHORN_VARIANT (a benchmarking knob, read once; see
+/// bench/gpu/README.md), or -1: chosen by size.
+int requestedVariant()
 {
     static const int variant = [] {
         const char* v = std::getenv("WFM_CUDA_SINKHORN_VARIANT");
         if (v == nullptr || *v == 0) {
-            return detail::kDefaultLseVariant;
+            return -1;
         }
         for (int k = 0; k < detail::kLseVariantCount; ++k) {
             if (std::string(v) == detail::kLseVariants[k].name) {
@@ -171,12 +174,34 @@ int engineVariant()
     return variant;
 }
 
+int multiprocessors()
+{
+    int device = 0;
+    int sms = 0;
+    check(cudaGetDevice(&device), "cudaGetDevice");
+    check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device),
+        "cudaDeviceGetAttribute");
+    return sms;
+}
+
 } // namespace
 
 void iterate(const Problem& p, float* f, float* g, int iterations, void* stream)
 {
     CudaLauncher l(stream);
-    detail::runIterate(l, p, f, g, iterations, engineVariant(), nullptr);
+    int variant = requestedVariant();
+    if (variant < 0) {
+        // Grids that do not fill the GPU twice over with the default kernel (one pair of 2048
+        // points is 4 blocks) take the 2-rows kernel with plain launches: twice the blocks, and
+        // dependent launches do not pay off for it (bench/results/gpu-h100-2026-11-28).
+        if (detail::isSmallGrid(p, multiprocessors())) {
+            variant = detail::kSmallGridLseVariant;
+            l.disableDependentLaunch();
+        } else {
+            variant = detail::kDefaultLseVariant;
+        }
+    }
+    detail::runIterate(l, p, f, g, iterations, variant, nullptr);
 }
 
 void rowPass(const Problem& p, const float* f, const float* g, const RowOutputs& out, void* stream)
@@ -213,7 +238,7 @@ const char* variantName(int v)
     return v >= 0 && v < detail::kLseVariantCount ? detail::kLseVariants[v].name : "unknown";
 }
 
-int defaultVariant() { return engineVariant(); }
+int defaultVariant() { return detail::kDefaultLseVariant; }
 
 void iterate(const Problem& p, float* f, float* g, int iterations, void* stream, int variant,
     unsigned* fallbackCounter)

@@ -966,6 +966,19 @@ constexpr int kLseVariantCount = int(sizeof(kLseVariants) / sizeof(kLseVariants[
 // with the half-iterations launched as programmatic dependents, 4 rows per thread and a 2048-
 // column tile took 35.7 ms against 55.9 ms for rows2-poly1of8, the fastest without them (39.0 ms).
 constexpr int kDefaultLseVariant = 5;
+/// For grids the default kernel would not fill: rows2-poly1of8 with plain launches (the
+/// 2026-11-27 configuration: 0.21 ms per iteration for B = 1, N = M = 4096 on an H100, against
+/// 0.29 ms for the default kernel with dependent launches).
+constexpr int kSmallGridLseVariant = 4;
+
+/// Whether the default kernel's larger half-iteration grid has fewer than two blocks per SM.
+inline bool isSmallGrid(const Problem& p, int multiprocessors)
+{
+    const int rowsPerBlock = kLseThreads * kLseVariants[kDefaultLseVariant].rows;
+    const int longest = p.N > p.M ? p.N : p.M;
+    const long long blocks = (long long)p.B * ((longest + rowsPerBlock - 1) / rowsPerBlock);
+    return blocks < 2LL * multiprocessors;
+}
 
 using LseKernelFn = void (*)(HalfArgs);
 using PlanKernelFn = void (*)(PlanArgs);
