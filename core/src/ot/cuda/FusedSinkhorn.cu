@@ -191,9 +191,9 @@ void iterate(const Problem& p, float* f, float* g, int iterations, void* stream)
     CudaLauncher l(stream);
     int variant = requestedVariant();
     if (variant < 0) {
-        // Grids that do not fill the GPU twice over with the default kernel (one pair of 2048
-        // points is 4 blocks) take the 2-rows kernel with plain launches: twice the blocks, and
-        // dependent launches do not pay off for it (bench/results/gpu-h100-2026-11-28).
+        // Grids with fewer blocks than SMs under the default kernel (one pair of 2048 points is
+        // 4 blocks) take the 2-rows kernel with plain launches: twice the blocks, and dependent
+        // launches do not pay off for it (bench/results/gpu-h100-2026-11-28).
         if (detail::isSmallGrid(p, multiprocessors())) {
             variant = detail::kSmallGridLseVariant;
             l.disableDependentLaunch();
