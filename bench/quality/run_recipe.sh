@@ -3,7 +3,8 @@
 # everything lands in OUT (default bench/results/quality-<recipe>-<date>/).
 #   bench/quality/run_recipe.sh RECIPE [OUT] [extra evaluate flags...]
 # Run on a quiet machine: the training time is part of the result. Generation speed is timed at
-# GEN_POINTS points per cloud (default 256; 0 = sizes drawn from the training data).
+# GEN_POINTS points per cloud (default 256; 0 = sizes drawn from the training data). KEEP_RUN=1
+# keeps the run folder (OUT/run) for further evaluations.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 recipe="$1"
@@ -27,5 +28,5 @@ cp "$run/log.csv" "$out/log.csv"
 "$wfm" evaluate --run "$run" --out "$out/evaluate.json" "$@" > /dev/null
 "$wfm" bench generate --run "$run" --num 32 --gen-steps 100 --integrator midpoint --repeat 2 \
     --gen-points "${GEN_POINTS:-256}" --out "$out/generate.json" > /dev/null
-rm -rf "$run"
+[ -n "${KEEP_RUN:-}" ] || rm -rf "$run"
 cat "$out/evaluate.json"
