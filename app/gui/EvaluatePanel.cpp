@@ -144,7 +144,7 @@ void EvaluatePanel::finished()
             : m.distance == QLatin1String("emd")                     ? tr("EMD")
             : m.distance == QLatin1String("bures_wasserstein")       ? tr("Bures-Wasserstein")
                                                                      : m.distance;
-        addRow(name, { QStringLiteral("%1 %").arg(100.0 * m.nna, 0, 'f', 1), QStringLiteral("%1 %").arg(100.0 * m.cov, 0, 'f', 1),
+        addRow(m.label.isEmpty() ? name : QStringLiteral("%1 · %2").arg(name, m.label), { QStringLiteral("%1 %").arg(100.0 * m.nna, 0, 'f', 1), QStringLiteral("%1 %").arg(100.0 * m.cov, 0, 'f', 1),
                          QString::number(m.mmd, 'g', 4) });
     }
     if (r.hasNiche) {

@@ -126,6 +126,8 @@ struct MainWindow::Private
     // View > Colour by: one exclusive choice.
     QMenu* colourMenu = nullptr;
     QActionGroup* colourBy = nullptr;
+    /// Coordinate chosen for colours in the last session, applied once data has it (-1: none).
+    int pendingFeature = -1;
     QAction* colourLabel = nullptr;
     QAction* correspondence = nullptr;
     std::vector<QAction*> features; ///< one per coordinate of the clouds shown
@@ -372,6 +374,14 @@ MainWindow::MainWindow(bool persistGeometry, QWidget* parent)
 
     if (d->persistGeometry) {
         QSettings settings;
+        // Colour choice of the last session: labels, correspondence or "feature:N" (restored
+        // when data with at least N + 1 coordinates is shown).
+        const QString colour = settings.value(QStringLiteral("view/colourBy")).toString();
+        if (colour == QLatin1String("correspondence")) {
+            d->correspondence->setChecked(true);
+        } else if (colour.startsWith(QLatin1String("feature:"))) {
+            d->pendingFeature = colour.mid(8).toInt();
+        }
         const QByteArray geometry = settings.value(QStringLiteral("mainWindow/geometry")).toByteArray();
         if (geometry.isEmpty() || !restoreGeometry(geometry)) {
             resize(1100, 800);
@@ -429,6 +439,10 @@ void MainWindow::setFeatureCount(int dim)
     if (chosen >= 0) {
         // The same coordinate if the new data has it, else labels.
         (chosen < dim ? d->features[static_cast<size_t>(chosen)] : d->colourLabel)->setChecked(true);
+    } else if (d->pendingFeature >= 0 && d->pendingFeature < dim && d->colourLabel->isChecked()) {
+        // The coordinate chosen in the last session, once data has it.
+        d->features[static_cast<size_t>(d->pendingFeature)]->setChecked(true);
+        d->pendingFeature = -1;
     }
     d->updatingColourMenu = false;
 }
@@ -643,6 +657,11 @@ void MainWindow::closeEvent(QCloseEvent* event)
     if (d->persistGeometry) {
         QSettings settings;
         settings.setValue(QStringLiteral("mainWindow/geometry"), saveGeometry());
+        const int feature = chosenFeature();
+        settings.setValue(QStringLiteral("view/colourBy"),
+            feature >= 0                    ? QStringLiteral("feature:%1").arg(feature)
+                : d->correspondence->isChecked() ? QStringLiteral("correspondence")
+                                                 : QStringLiteral("label"));
     }
     disconnect(d->animation);
     QMainWindow::closeEvent(event);

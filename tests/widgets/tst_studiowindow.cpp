@@ -44,6 +44,8 @@
 #include <QTimer>
 #include <QtTest>
 
+#include <vtkRenderer.h>
+
 #include <algorithm>
 #include <bit>
 #include <charconv>
@@ -540,6 +542,23 @@ void TestStudioWindow::colourByFeature()
     }
     QVERIFY2(top > 50 && bottom > 50, qPrintable(QStringLiteral("%1 yellow, %2 dark blue pixels").arg(top).arg(bottom)));
     screenshot("colour-by-feature");
+    // A camera reset fits the data into the part of the view the bar leaves free: every corner
+    // of the data's bounds projects left of the bar's strip (it starts at 88 % of the width).
+    m_window->viewport()->resetCamera();
+    vtkRenderer* renderer = m_window->viewport()->renderer();
+    double bounds[6];
+    renderer->ComputeVisiblePropBounds(bounds);
+    const int* size = renderer->GetSize();
+    for (double xw : { bounds[0], bounds[1] }) {
+        for (double yw : { bounds[2], bounds[3] }) {
+            renderer->SetWorldPoint(xw, yw, 0.5 * (bounds[4] + bounds[5]), 1.0);
+            renderer->WorldToDisplay();
+            const double xd = renderer->GetDisplayPoint()[0];
+            QVERIFY2(xd >= 0.0 && xd <= 0.87 * size[0],
+                qPrintable(QStringLiteral("corner at x = %1 of %2 pixels").arg(xd).arg(size[0])));
+        }
+    }
+    screenshot("colour-by-feature-reset");
 
     y->setChecked(true);
     QVERIFY(!x->isChecked());
@@ -1013,14 +1032,16 @@ void TestStudioWindow::galleriesAndEvaluate()
     QVERIFY(r.rows.size() >= 2);
     QCOMPARE(r.rows[0].distance, QStringLiteral("chamfer"));
     QCOMPARE(r.rows[1].distance, QStringLiteral("emd"));
+    QVERIFY(r.rows[0].label.isEmpty() && r.rows[1].label.isEmpty());
     QSet<QString> perLabel;
     for (int i = 2; i < r.rows.size(); ++i) {
-        const QString prefix = QStringLiteral("chamfer · ");
-        QVERIFY2(r.rows[i].distance.startsWith(prefix), qPrintable(r.rows[i].distance));
-        const QString label = r.rows[i].distance.mid(prefix.size());
+        QCOMPARE(r.rows[i].distance, QStringLiteral("chamfer"));
+        const QString label = r.rows[i].label;
         const auto& names = r.realClouds.labelNames;
         QVERIFY2(std::find(names.begin(), names.end(), label.toStdString()) != names.end(), qPrintable(label));
         perLabel.insert(label);
+        // The table names the metric as the overall row does, then the label.
+        QCOMPARE(e->table()->item(i, 0)->text(), QStringLiteral("Chamfer (CD) · %1").arg(label));
     }
     QCOMPARE(perLabel.size(), r.rows.size() - 2);
     QVERIFY(!r.realClouds.labelNames.empty() && !perLabel.isEmpty());

@@ -418,6 +418,12 @@ bool CloudScene::isScalarBarShown() const
     return d->scalarBar->GetVisibility() != 0;
 }
 
+double CloudScene::rightOverlayFraction() const
+{
+    // The bar and its labels span x in [0.88, 0.98] of the viewport (styleScalarBar).
+    return isScalarBarShown() ? 0.14 : 0.0;
+}
+
 void CloudScene::setLegendVisible(bool visible)
 {
     d->legendVisible = visible;

@@ -108,6 +108,11 @@ void Scene::applyTheme(const QColor&, const QColor&) { }
 
 void Scene::applyPixelScale(double) { }
 
+double Scene::rightOverlayFraction() const
+{
+    return 0.0;
+}
+
 void Scene::requestRender()
 {
     if (m_viewport) {

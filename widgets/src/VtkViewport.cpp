@@ -193,13 +193,23 @@ struct VtkViewport::Private
         const double cy = 0.5 * (bounds[2] + bounds[3]);
         const double cz = 0.5 * (bounds[4] + bounds[5]);
         camera->SetFocalPoint(cx, cy, cz);
+        // Overlays on the right (a scalar bar) keep their strip: the projection centre moves
+        // right by that share, which puts the focal point in the middle of the rest, and the
+        // fit uses the narrower width.
+        double overlay = 0.0;
+        for (const Scene* s : scenes) {
+            if (s->isVisible()) {
+                overlay = std::max(overlay, std::clamp(s->rightOverlayFraction(), 0.0, 0.5));
+            }
+        }
+        camera->SetWindowCenter(overlay, 0.0);
         if (twoD) {
             camera->SetPosition(cx, cy, cz + 1.0);
             camera->SetViewUp(0.0, 1.0, 0.0);
             renderer->ResetCamera(bounds);
             // Fit the xy extent tightly (ResetCamera fits the bounding sphere).
             const QSize px = pixelSize();
-            const double aspect = static_cast<double>(px.width()) / px.height();
+            const double aspect = (1.0 - overlay) * static_cast<double>(px.width()) / px.height();
             const double halfW = std::max(0.5 * (bounds[1] - bounds[0]), 1e-9);
             const double halfH = std::max(0.5 * (bounds[3] - bounds[2]), 1e-9);
             camera->SetParallelScale(1.08 * std::max(halfH, halfW / aspect));
@@ -208,7 +218,7 @@ struct VtkViewport::Private
             camera->SetPosition(cx + 1.0, cy - 1.6, cz + 1.0);
             camera->SetViewUp(0.0, 0.0, 1.0);
             renderer->ResetCamera(bounds);
-            camera->Zoom(1.3);
+            camera->Zoom(1.3 * (1.0 - overlay));
         }
         renderer->ResetCameraClippingRange(bounds);
     }

@@ -513,8 +513,7 @@ namespace {
 
 MetricRow metricRow(const metrics::SetMetricsResult& r, const QString& label = {})
 {
-    return { label.isEmpty() ? qstr(r.distance) : qstr(r.distance) + QStringLiteral(" · ") + label, r.nna, r.cov,
-        r.mmd };
+    return { qstr(r.distance), label, r.nna, r.cov, r.mmd };
 }
 
 } // namespace

@@ -166,6 +166,7 @@ struct EvaluateOptions
 struct MetricRow
 {
     QString distance; ///< chamfer, emd, bures_wasserstein
+    QString label; ///< empty: all samples; else the metric within this label only
     double nna = 0.0;
     double cov = 0.0;
     double mmd = 0.0;

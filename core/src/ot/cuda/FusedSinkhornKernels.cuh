@@ -825,6 +825,22 @@ inline std::size_t maxCostSmemBytes(int d, int threads, int tile)
     return (std::size_t(d) * tile + tile + threads) * sizeof(float);
 }
 
+/// The largest of the Threads threads' values v (through sMax [Threads]); valid in thread 0.
+template <int Threads>
+__device__ inline float blockMaxTo0(float* sMax, float v)
+{
+    const int tid = threadIdx.x;
+    sMax[tid] = v;
+    __syncthreads();
+    for (int w = Threads / 2; w > 0; w /= 2) {
+        if (tid < w) {
+            sMax[tid] = fmaxf(sMax[tid], sMax[tid + w]);
+        }
+        __syncthreads();
+    }
+    return sMax[0];
+}
+
 /// blockMax[b * rowBlocks + rb] = max |x_i - y_j|^2 over the live rows i of the block's
 /// Threads rows of x_b and every live column j of y_b (0 when there is none). One row per
 /// thread; the columns stream through shared memory. Computed as the sum of squared
@@ -884,16 +900,9 @@ WFM_KERNEL(Threads, 1) maxCostBlocksKernel(Problem p, int rowBlocks, float* bloc
         }
         __syncthreads();
     }
-    sMax[tid] = best;
-    __syncthreads();
-    for (int w = Threads / 2; w > 0; w /= 2) {
-        if (tid < w) {
-            sMax[tid] = fmaxf(sMax[tid], sMax[tid + w]);
-        }
-        __syncthreads();
-    }
+    best = blockMaxTo0<Threads>(sMax, best);
     if (tid == 0) {
-        blockMax[std::int64_t(b) * rowBlocks + rb] = sMax[0];
+        blockMax[std::int64_t(b) * rowBlocks + rb] = best;
     }
 }
 
@@ -909,16 +918,9 @@ WFM_KERNEL(Threads, 1) maxCostReduceKernel(const float* blockMax, int rowBlocks,
     for (int q = tid; q < rowBlocks; q += Threads) {
         best = fmaxf(best, blockMax[std::int64_t(b) * rowBlocks + q]);
     }
-    sMax[tid] = best;
-    __syncthreads();
-    for (int w = Threads / 2; w > 0; w /= 2) {
-        if (tid < w) {
-            sMax[tid] = fmaxf(sMax[tid], sMax[tid + w]);
-        }
-        __syncthreads();
-    }
+    best = blockMaxTo0<Threads>(sMax, best);
     if (tid == 0) {
-        out[b] = sMax[0];
+        out[b] = best;
     }
 }
 

@@ -95,6 +95,7 @@ public:
 protected:
     void applyTheme(const QColor& foreground, const QColor& background) override;
     void applyPixelScale(double scale) override;
+    double rightOverlayFraction() const override;
 
 private:
     void rebuildGeometry();

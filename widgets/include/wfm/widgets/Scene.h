@@ -56,6 +56,10 @@ protected:
     /// Schedules a render of the viewport, if attached.
     void requestRender();
 
+    /// Share of the viewport's width, on the right, that the scene's overlays (a scalar bar)
+    /// cover while shown; the viewport's camera reset fits the data into the rest. Default: 0.
+    virtual double rightOverlayFraction() const;
+
 private:
     friend class VtkViewport;
     void updateVisibility();
