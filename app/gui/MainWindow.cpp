@@ -128,6 +128,8 @@ struct MainWindow::Private
     QActionGroup* colourBy = nullptr;
     /// Coordinate chosen for colours in the last session, applied once data has it (-1: none).
     int pendingFeature = -1;
+    /// The status bar's text while data loads (cleared when the load ends).
+    QString loadingMessage;
     QAction* colourLabel = nullptr;
     QAction* correspondence = nullptr;
     std::vector<QAction*> features; ///< one per coordinate of the clouds shown
@@ -303,7 +305,11 @@ MainWindow::MainWindow(bool persistGeometry, QWidget* parent)
     connect(d->data, &gui::DataPanel::loadFailed, this, [this](const QString& m) { showError(tr("Load data"), m); });
     connect(d->data, &gui::DataPanel::loadingChanged, this, [this](bool loading) {
         if (loading) {
-            statusBar()->showMessage(tr("Loading %1 …").arg(d->data->spec()));
+            d->loadingMessage = tr("Loading %1 …").arg(d->data->spec());
+            statusBar()->showMessage(d->loadingMessage);
+        } else if (statusBar()->currentMessage() == d->loadingMessage) {
+            // Finished, failed or cancelled: the panel says which; the bar no longer claims a load.
+            statusBar()->clearMessage();
         }
     });
     connect(d->training, &gui::TrainingPanel::statusMessage, this, [this](const QString& m) { statusBar()->showMessage(m); });

@@ -9,6 +9,7 @@
 #include "EvaluatePanel.h"
 #include "GeneratePanel.h"
 #include "FpsBenchmark.h"
+#include "LatencyBenchmark.h"
 #include "ImageExport.h"
 #include "MainWindow.h"
 #include "TrainingController.h"
@@ -78,6 +79,10 @@ int main(int argc, char* argv[])
     const QCommandLineOption benchSecondsOption(QStringLiteral("bench-seconds"),
         QStringLiteral("With --bench-fps: seconds per measurement (default 5)."), QStringLiteral("s"),
         QStringLiteral("5"));
+    const QCommandLineOption latencyOption(QStringLiteral("bench-latency"),
+        QStringLiteral("Print JSON: the event loop's latency (a 10 ms timer's lateness) while a CPU training "
+                       "run of SPEC (with --config, else the form's defaults) goes on for --bench-seconds."),
+        QStringLiteral("spec"));
     const QCommandLineOption linesOption(QStringLiteral("transport-lines"),
         QStringLiteral("With --geodesic: show the transport lines x -> T(x)."));
     const QCommandLineOption correspondenceOption(QStringLiteral("correspondence"),
@@ -92,7 +97,7 @@ int main(int argc, char* argv[])
         QStringLiteral("I,J[,T]"));
     parser.addOptions({ demoOption, sceneOption, animateOption, screenshotOption, sizeOption, transparentOption,
         dataOption, windowShotOption, panelOption, trainOption, configOption, generateOption, geodesicOption,
-        evaluateOption, linesOption, correspondenceOption, benchOption, benchSecondsOption });
+        evaluateOption, linesOption, correspondenceOption, benchOption, benchSecondsOption, latencyOption });
     parser.process(app);
 
     QTextStream err(stderr);
@@ -146,6 +151,18 @@ int main(int argc, char* argv[])
         result[QStringLiteral("qpa_platform")] = QGuiApplication::platformName();
         QTextStream(stdout) << QJsonDocument(result).toJson(QJsonDocument::Indented);
         return 0;
+    }
+
+    if (parser.isSet(latencyOption)) {
+        try {
+            const QJsonObject result = wfm::gui::runLatencyBenchmark(parser.value(benchSecondsOption).toDouble(),
+                parser.value(latencyOption), parser.value(configOption));
+            QTextStream(stdout) << QJsonDocument(result).toJson(QJsonDocument::Indented);
+            return 0;
+        } catch (const std::exception& e) {
+            err << "wfm-studio: " << wfm::gui::errorMessage(e) << "\n";
+            return 1;
+        }
     }
 
     if (parser.isSet(windowShotOption)) {

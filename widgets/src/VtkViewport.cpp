@@ -180,6 +180,28 @@ struct VtkViewport::Private
         }
     }
 
+    /// Zooms the (perspective) camera so that the 8 corners of `bounds` project into the part
+    /// of the view the overlays leave free (view x in [-1, 1 - 2 overlay]) with a small margin.
+    /// The projection centre sits at view x = -overlay (SetWindowCenter), the middle of that part;
+    /// Zoom scales about it, nearly linearly, so two passes land within a percent.
+    void fitProjectedBounds(const double bounds[6], double overlay)
+    {
+        constexpr double kFill = 0.94;
+        for (int pass = 0; pass < 2; ++pass) {
+            double hx = 1e-9;
+            double hy = 1e-9;
+            for (int corner = 0; corner < 8; ++corner) {
+                renderer->SetWorldPoint(bounds[corner & 1], bounds[2 + ((corner >> 1) & 1)],
+                    bounds[4 + ((corner >> 2) & 1)], 1.0);
+                renderer->WorldToView();
+                const double* v = renderer->GetViewPoint();
+                hx = std::max(hx, std::abs(v[0] + overlay));
+                hy = std::max(hy, std::abs(v[1]));
+            }
+            renderer->GetActiveCamera()->Zoom(kFill * std::min((1.0 - overlay) / hx, 1.0 / hy));
+        }
+    }
+
     void resetCamera()
     {
         vtkCamera* camera = renderer->GetActiveCamera();
@@ -218,7 +240,7 @@ struct VtkViewport::Private
             camera->SetPosition(cx + 1.0, cy - 1.6, cz + 1.0);
             camera->SetViewUp(0.0, 0.0, 1.0);
             renderer->ResetCamera(bounds);
-            camera->Zoom(1.3 * (1.0 - overlay));
+            fitProjectedBounds(bounds, overlay);
         }
         renderer->ResetCameraClippingRange(bounds);
     }
