@@ -135,7 +135,7 @@ QJsonObject runLatencyBenchmark(double seconds, const QString& spec, const QStri
     o[QStringLiteral("training_steps")] = steps;
     o[QStringLiteral("training_steps_per_second")] = stepSeconds > 0 ? steps / stepSeconds : 0.0;
     o[QStringLiteral("stop_ms")] = stopMs;
-    o[QStringLiteral("worker_nice_increment")] = nice != nullptr && *nice != 0 ? std::atoi(nice) : 10;
+    o[QStringLiteral("worker_nice_increment")] = nice != nullptr && *nice != 0 ? std::atoi(nice) : 0;
     o[QStringLiteral("cpu_threads")] = QThread::idealThreadCount();
     return o;
 }

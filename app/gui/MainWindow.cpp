@@ -20,6 +20,9 @@
 #include <QActionGroup>
 #include <QApplication>
 #include <QCloseEvent>
+#include <QComboBox>
+#include <QDialog>
+#include <QDialogButtonBox>
 #include <QDir>
 #include <QDockWidget>
 #include <QDragEnterEvent>
@@ -27,6 +30,7 @@
 #include <QElapsedTimer>
 #include <QFileDialog>
 #include <QFileInfo>
+#include <QFormLayout>
 #include <QFutureWatcher>
 #include <QKeySequence>
 #include <QMenu>
@@ -37,10 +41,11 @@
 #include <QSettings>
 #include <QStatusBar>
 #include <QTabWidget>
-#include <QUrl>
 #include <QtConcurrent/QtConcurrentRun>
+#include <QUrl>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <utility>
@@ -130,6 +135,9 @@ struct MainWindow::Private
     int pendingFeature = -1;
     /// The status bar's text while data loads (cleared when the load ends).
     QString loadingMessage;
+    /// Coordinates shown of data with more than 3, and the menu entry that chooses them.
+    std::array<int, 3> axes { 0, 1, 2 };
+    QAction* chooseAxes = nullptr;
     QAction* colourLabel = nullptr;
     QAction* correspondence = nullptr;
     std::vector<QAction*> features; ///< one per coordinate of the clouds shown
@@ -249,6 +257,12 @@ MainWindow::MainWindow(bool persistGeometry, QWidget* parent)
     }
     d->colourLabel->setChecked(true);
     d->colourMenu->addSeparator();
+    d->chooseAxes = view->addAction(tr("Shown &coordinates…"));
+    d->chooseAxes->setObjectName(QStringLiteral("chooseShownCoordinates"));
+    d->chooseAxes->setToolTip(tr("For data with more than 3 coordinates (e.g. niches in PC space): which three "
+                                 "the 3-D view shows"));
+    d->chooseAxes->setEnabled(false);
+    connect(d->chooseAxes, &QAction::triggered, this, &MainWindow::chooseShownCoordinates);
     auto redrawGeodesic = [this] {
         if (d->generate->samples().overlay) {
             d->gridSerial = -1; // re-apply colours
@@ -420,6 +434,7 @@ const CloudScene& MainWindow::cloudScene() const
 void MainWindow::setFeatureCount(int dim)
 {
     dim = std::max(0, dim);
+    d->chooseAxes->setEnabled(dim > 3);
     if (dim == static_cast<int>(d->features.size())) {
         return;
     }
@@ -489,6 +504,56 @@ void MainWindow::recolour()
     } else {
         applyColourChoice();
     }
+}
+
+void MainWindow::setShownCoordinates(const std::array<int, 3>& axes)
+{
+    if (axes == d->axes) {
+        return;
+    }
+    d->axes = axes;
+    if (d->showing == Private::Showing::Data) {
+        showData(d->data->data());
+    } else if (d->showing == Private::Showing::Samples && !d->generate->samples().gaussian) {
+        d->gridSerial = -1; // a new grid for the new coordinates
+        showSamples(d->generate->samples(), d->generate->currentFrame());
+        d->viewport->resetCamera();
+    }
+}
+
+std::array<int, 3> MainWindow::shownCoordinates() const
+{
+    return d->axes;
+}
+
+void MainWindow::chooseShownCoordinates()
+{
+    const int dim = d->colourSource.dim;
+    if (dim <= 3) {
+        return;
+    }
+    QDialog dialog(this);
+    dialog.setWindowTitle(tr("Shown coordinates"));
+    auto* form = new QFormLayout(&dialog);
+    std::array<QComboBox*, 3> boxes {};
+    for (int a = 0; a < 3; ++a) {
+        auto* box = new QComboBox(&dialog);
+        box->setObjectName(QStringLiteral("axis%1").arg(QLatin1Char("xyz"[a])));
+        for (int f = 0; f < dim; ++f) {
+            box->addItem(featureName(f, dim), f);
+        }
+        box->setCurrentIndex(std::clamp(d->axes[static_cast<size_t>(a)], 0, dim - 1));
+        form->addRow(tr("%1 axis").arg(QLatin1Char("xyz"[a])), box);
+        boxes[static_cast<size_t>(a)] = box;
+    }
+    auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, &dialog);
+    connect(buttons, &QDialogButtonBox::accepted, &dialog, &QDialog::accept);
+    connect(buttons, &QDialogButtonBox::rejected, &dialog, &QDialog::reject);
+    form->addRow(buttons);
+    if (dialog.exec() != QDialog::Accepted) {
+        return;
+    }
+    setShownCoordinates({ boxes[0]->currentData().toInt(), boxes[1]->currentData().toInt(), boxes[2]->currentData().toInt() });
 }
 
 void MainWindow::applyColourChoice()
@@ -728,7 +793,8 @@ void MainWindow::showData(const gui::LoadedData& data)
         d->viewport->set2DMode(data.dim <= 2);
     } else {
         d->gaussians.clear();
-        const CloudSnapshot shown = arrangeInGrid(data.clouds, gridFor(data.clouds));
+        const CloudSnapshot view = selectCoordinates(data.clouds, d->axes);
+        const CloudSnapshot shown = arrangeInGrid(view, gridFor(view));
         std::vector<int> all(static_cast<size_t>(shown.count));
         for (int k = 0; k < shown.count; ++k) {
             all[static_cast<size_t>(k)] = k;
@@ -788,7 +854,9 @@ void MainWindow::showSamples(const gui::Samples& s, int frame)
         return;
     }
     if (newSamples) {
-        d->grid = gridFor(s.clouds, s.cloudFrames.empty() ? nullptr : &s.cloudFrames.front());
+        const CloudSnapshot end = selectCoordinates(s.clouds, d->axes);
+        const CloudSnapshot start = s.cloudFrames.empty() ? CloudSnapshot {} : selectCoordinates(s.cloudFrames.front(), d->axes);
+        d->grid = gridFor(end, s.cloudFrames.empty() ? nullptr : &start);
         // Coordinate colours keep one range over the whole trajectory.
         std::vector<const CloudSnapshot*> frames { &c };
         if (s.clouds.count > 0) {
@@ -799,7 +867,8 @@ void MainWindow::showSamples(const gui::Samples& s, int frame)
         }
         d->featureRanges = coordinateRanges(frames);
     }
-    const CloudSnapshot shown = s.overlay ? c : arrangeInGrid(c, d->grid);
+    const CloudSnapshot view = selectCoordinates(c, d->axes);
+    const CloudSnapshot shown = s.overlay ? view : arrangeInGrid(view, d->grid);
     std::vector<int> all(static_cast<size_t>(shown.count));
     for (int k = 0; k < shown.count; ++k) {
         all[static_cast<size_t>(k)] = k;
@@ -814,12 +883,12 @@ void MainWindow::showSamples(const gui::Samples& s, int frame)
     setFeatureCount(c.dim);
     d->clouds.setClouds(shown, byCorrespondence ? std::vector<int> { 0, 2 } : all);
     if (geodesic && d->transportLines->isChecked()) {
-        const CloudSnapshot& last = s.cloudFrames.back();
-        const int n = c.liveCount(0);
-        const size_t span = static_cast<size_t>(n) * c.dim;
-        const float* x = c.cloud(0);
+        const CloudSnapshot last = selectCoordinates(s.cloudFrames.back(), d->axes);
+        const int n = view.liveCount(0);
+        const size_t span = static_cast<size_t>(n) * view.dim;
+        const float* x = view.cloud(0);
         const float* tx = last.cloud(2);
-        d->lines.setSegments(std::vector<float>(x, x + span), std::vector<float>(tx, tx + span), c.dim);
+        d->lines.setSegments(std::vector<float>(x, x + span), std::vector<float>(tx, tx + span), view.dim);
     } else {
         d->lines.clear();
     }

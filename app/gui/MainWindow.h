@@ -4,6 +4,7 @@
 #include <QSize>
 #include <QString>
 
+#include <array>
 #include <memory>
 
 namespace wfm {
@@ -82,6 +83,12 @@ public:
     /// stops the training without asking.
     void setInteractive(bool interactive);
 
+    /// Coordinates the view shows of data with more than 3 (View > Shown coordinates; default
+    /// the first three). Redraws what is shown. Entries outside the data's range fall back to
+    /// their position.
+    void setShownCoordinates(const std::array<int, 3>& axes);
+    std::array<int, 3> shownCoordinates() const;
+
 protected:
     void closeEvent(QCloseEvent* event) override;
     void dragEnterEvent(QDragEnterEvent* event) override;
@@ -103,6 +110,8 @@ private:
     void recolour();
     /// Label or coordinate colours (or the correspondence demo's) for the clouds just shown.
     void applyColourChoice();
+    /// View > Shown coordinates: three lists of the data's coordinates.
+    void chooseShownCoordinates();
 
     struct Private;
     std::unique_ptr<Private> d;

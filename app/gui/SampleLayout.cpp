@@ -78,6 +78,26 @@ GridLayout gridFor(const CloudSnapshot& snapshot, const CloudSnapshot* alsoFits)
     return g;
 }
 
+CloudSnapshot selectCoordinates(const CloudSnapshot& snapshot, const std::array<int, 3>& axes)
+{
+    if (snapshot.dim <= 3) {
+        return snapshot;
+    }
+    CloudSnapshot out = snapshot;
+    out.dim = 3;
+    const size_t n = static_cast<size_t>(snapshot.count) * static_cast<size_t>(snapshot.maxPoints);
+    out.points.assign(n * 3, 0.0f);
+    for (int a = 0; a < 3; ++a) {
+        const int from = axes[static_cast<size_t>(a)] >= 0 && axes[static_cast<size_t>(a)] < snapshot.dim
+            ? axes[static_cast<size_t>(a)]
+            : a;
+        for (size_t p = 0; p < n; ++p) {
+            out.points[p * 3 + static_cast<size_t>(a)] = snapshot.points[p * static_cast<size_t>(snapshot.dim) + static_cast<size_t>(from)];
+        }
+    }
+    return out;
+}
+
 CloudSnapshot arrangeInGrid(const CloudSnapshot& s, const GridLayout& grid)
 {
     CloudSnapshot out = s;

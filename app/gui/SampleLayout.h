@@ -21,6 +21,11 @@ struct GridLayout
 /// snapshot of the same clouds (e.g. another trajectory frame) the cells must hold too.
 GridLayout gridFor(const CloudSnapshot& snapshot, const CloudSnapshot* alsoFits = nullptr);
 
+/// The coordinates a 3-D view shows of data with more than 3 (e.g. niches in PC space): a copy
+/// of `snapshot` holding coordinates axes[0], axes[1], axes[2] (an axis outside [0, dim) falls
+/// back to its position). Data of 3 or fewer coordinates is returned as it is.
+CloudSnapshot selectCoordinates(const CloudSnapshot& snapshot, const std::array<int, 3>& axes);
+
 /// Copy of `snapshot` with cloud k moved to cell k of `grid` (row-major, rows going down).
 /// Clouds of 1 dimension are lifted to 2.
 CloudSnapshot arrangeInGrid(const CloudSnapshot& snapshot, const GridLayout& grid);

@@ -39,15 +39,16 @@ bool TrainingController::isRunning() const
 
 namespace {
 
-/// Lowers the calling thread's scheduling priority so that the GUI thread wins the cores when
-/// both want them (the event loop stays responsive while training saturates the CPU). On Linux
-/// the thread's nice value goes up by WFM_TRAINING_NICE (default 10; 0 leaves it alone); the
-/// threads it starts later (LibTorch's OpenMP team, the fused OT workers) inherit it. Elsewhere
-/// Qt's low priority is used.
+/// Optionally lowers the calling thread's scheduling priority so that the GUI thread wins the
+/// cores when both want them: on Linux the thread's nice value goes up by WFM_TRAINING_NICE
+/// (default 0: unchanged); the threads it starts later (LibTorch's OpenMP team, the fused OT
+/// workers) inherit it. Off by default: on a quiet machine the event loop stays responsive
+/// anyway (p99 lateness 7.8 ms at nice 0, 5.1 ms at +10; bench/results/gui-2026-11-28), and on a
+/// busy one a lowered worker starves, which delays the response to Stop.
 void lowerCurrentThreadPriority()
 {
     const char* env = std::getenv("WFM_TRAINING_NICE");
-    const int increment = env != nullptr && *env != 0 ? std::atoi(env) : 10;
+    const int increment = env != nullptr && *env != 0 ? std::atoi(env) : 0;
     if (increment <= 0) {
         return;
     }

@@ -47,6 +47,7 @@
 #include <vtkRenderer.h>
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <charconv>
 #include <cmath>
@@ -427,6 +428,7 @@ private Q_SLOTS:
     void stopIsPrompt();
     void gaussianRun();
     void dropFile();
+    void shownCoordinates();
     void closeDuringTraining();
 
 private:
@@ -1227,6 +1229,56 @@ void TestStudioWindow::dropFile()
     }
     action("colourByLabel")->trigger();
     verifyLabelColours(m_window->cloudScene(), s.cloudFrames[40]);
+}
+
+/// Niches (points in 6-D PC space) show three chosen coordinates: the drawn points of the first
+/// niche differ from each other exactly as those coordinates do (the grid only shifts clouds).
+void TestStudioWindow::shownCoordinates()
+{
+    m_window->showPanel(0);
+    loadAndWait(QStringLiteral("builtin:tissue?cells=600&k=8&pcs=6&max_centers=12"));
+    const CloudSnapshot niches = m_window->dataPanel()->data().clouds;
+    QCOMPARE(niches.dim, 6);
+    QAction* choose = action("chooseShownCoordinates");
+    QVERIFY(choose && choose->isEnabled());
+    const CloudScene& scene = m_window->cloudScene();
+    auto verifyShown = [&](const std::array<int, 3>& axes) {
+        QCOMPARE(m_window->shownCoordinates(), axes);
+        const int n = niches.liveCount(0);
+        QVERIFY(n >= 2 && scene.pointCount() >= n);
+        // Live points of niche 0, in order, are the first drawn points.
+        std::vector<int> live;
+        for (int i = 0; i < niches.maxPoints; ++i) {
+            if (niches.weights[static_cast<size_t>(i)] > 0.0f) {
+                live.push_back(i);
+            }
+        }
+        const std::array<double, 3> p0 = scene.pointPosition(0);
+        for (int q = 1; q < n; ++q) {
+            const std::array<double, 3> pq = scene.pointPosition(q);
+            for (int a = 0; a < 3; ++a) {
+                const float* c0 = niches.cloud(0) + static_cast<size_t>(live[0]) * niches.dim;
+                const float* cq = niches.cloud(0) + static_cast<size_t>(live[static_cast<size_t>(q)]) * niches.dim;
+                const double expected = double(cq[axes[static_cast<size_t>(a)]]) - double(c0[axes[static_cast<size_t>(a)]]);
+                QVERIFY2(std::abs((pq[static_cast<size_t>(a)] - p0[static_cast<size_t>(a)]) - expected) <= 1e-4 * (1.0 + std::abs(expected)),
+                    qPrintable(QStringLiteral("point %1, axis %2").arg(q).arg(a)));
+            }
+        }
+    };
+    verifyShown({ 0, 1, 2 });
+    if (QTest::currentTestFailed()) {
+        return;
+    }
+    m_window->setShownCoordinates({ 4, 1, 5 });
+    verifyShown({ 4, 1, 5 });
+    if (QTest::currentTestFailed()) {
+        return;
+    }
+    screenshot("niches-coordinates");
+    // Data of 3 or fewer coordinates has nothing to choose.
+    loadAndWait(QStringLiteral("builtin:rings?count=8"));
+    QVERIFY(!choose->isEnabled());
+    m_window->setShownCoordinates({ 0, 1, 2 });
 }
 
 void TestStudioWindow::closeDuringTraining()

@@ -444,6 +444,15 @@ QColor CloudScene::pointColour(int i) const
     return QColor(rgba[0], rgba[1], rgba[2], rgba[3]);
 }
 
+std::array<double, 3> CloudScene::pointPosition(int i) const
+{
+    std::array<double, 3> p { 0.0, 0.0, 0.0 };
+    if (i >= 0 && i < pointCount()) {
+        d->points->GetPoint(static_cast<vtkIdType>(i), p.data());
+    }
+    return p;
+}
+
 QColor CloudScene::labelColour(std::int64_t label)
 {
     return colours::categorical(label);

@@ -5,6 +5,7 @@
 #include <QColor>
 #include <QString>
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -89,6 +90,8 @@ public:
 
     /// Colour point `i` of the drawn points currently has (RGBA, i in [0, pointCount())).
     QColor pointColour(int i) const;
+    /// Position of drawn point `i` in the view's world coordinates (zeros outside the range).
+    std::array<double, 3> pointPosition(int i) const;
     /// Colour the categorical palette gives `label` (same as colours::categorical).
     static QColor labelColour(std::int64_t label);
 
