@@ -1,5 +1,6 @@
 #include "TrainingPanel.h"
 
+#include "ConfigDialog.h"
 #include "TrainingController.h"
 
 #include <QChart>
@@ -104,11 +105,17 @@ TrainingPanel::TrainingPanel(QWidget* parent)
     }
     m_preset->setToolTip(tr("Presets from resources/configs"));
     auto* loadConfig = new QPushButton(tr("Load config…"), this);
+    auto* allSettings = new QPushButton(tr("All settings…"), this);
+    allSettings->setObjectName(QStringLiteral("allSettings"));
+    allSettings->setToolTip(tr("Every engine setting of the run (OT, optimiser, schedule, EMA, noise, precision, "
+                               "generation…) in an editable tree, checked by the engine"));
+    connect(allSettings, &QPushButton::clicked, this, &TrainingPanel::editAllSettings);
     m_resumeRun = new QPushButton(tr("Resume run…"), this);
     m_resumeRun->setToolTip(tr("Continue a run from its folder's checkpoint"));
     presetRow->addWidget(new QLabel(tr("Preset:"), this));
     presetRow->addWidget(m_preset, 1);
     presetRow->addWidget(loadConfig);
+    presetRow->addWidget(allSettings);
     presetRow->addWidget(m_resumeRun);
     layout->addLayout(presetRow);
 
@@ -352,6 +359,47 @@ void TrainingPanel::loadConfigFile()
     } catch (const std::exception& e) {
         Q_EMIT errorOccurred(tr("Load config"), errorMessage(e));
     }
+}
+
+QString TrainingPanel::validateConfigJson(const QString& json)
+{
+    try {
+        (void)configJsonFromForm(trainFormFromJson(json, tr("All settings")));
+        return {};
+    } catch (const std::exception& e) {
+        return errorMessage(e);
+    }
+}
+
+QString TrainingPanel::applyConfigJson(const QString& json)
+{
+    const QString error = validateConfigJson(json);
+    if (!error.isEmpty()) {
+        return error;
+    }
+    setForm(trainFormFromJson(json, tr("All settings")));
+    return {};
+}
+
+void TrainingPanel::editAllSettings()
+{
+    QString json;
+    try {
+        json = configJsonFromForm(form());
+    } catch (const std::exception& e) {
+        Q_EMIT errorOccurred(tr("All settings"), errorMessage(e));
+        return;
+    }
+    ConfigDialog dialog(json, defaultConfigJson(), &TrainingPanel::validateConfigJson, this);
+    if (dialog.exec() != QDialog::Accepted) {
+        return;
+    }
+    const QString error = applyConfigJson(dialog.json());
+    if (!error.isEmpty()) {
+        Q_EMIT errorOccurred(tr("All settings"), error);
+        return;
+    }
+    Q_EMIT statusMessage(tr("Training settings updated"));
 }
 
 void TrainingPanel::chooseRunDir()

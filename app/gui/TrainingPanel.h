@@ -48,6 +48,12 @@ public:
     /// Continues the run in `dir` (from its checkpoint).
     bool resumeRun(const QString& dir);
 
+    /// Takes every setting from a complete config JSON (All settings…): the form's fields and
+    /// the rest. Returns "" or the engine's error (naming the section.key).
+    QString applyConfigJson(const QString& json);
+    /// "" when `json` is a valid training config (as the form would run it), else the error.
+    static QString validateConfigJson(const QString& json);
+
     /// Number of points of the raw loss series (for tests).
     int lossPointCount() const;
     /// The run folder of the last run started.
@@ -60,6 +66,7 @@ Q_SIGNALS:
 private:
     void loadPreset(int index);
     void loadConfigFile();
+    void editAllSettings();
     void chooseRunDir();
     void chooseResumeRun();
     void onRunStarted(const wfm::gui::RunInfo& info);

@@ -3,6 +3,7 @@
 // with a trajectory, scrub the timeline, export a PNG and an MP4 and check them, and stop a long
 // run promptly. Also: the PLY and CSV sample exports, read back by small parsers of their own.
 
+#include "ConfigDialog.h"
 #include "DataPanel.h"
 #include "EvaluatePanel.h"
 #include "GeneratePanel.h"
@@ -22,6 +23,7 @@
 #include <QFile>
 #include <QJsonArray>
 #include <QJsonDocument>
+#include <QJsonObject>
 #include <QStatusBar>
 #include <QDragEnterEvent>
 #include <QDropEvent>
@@ -429,6 +431,7 @@ private Q_SLOTS:
     void gaussianRun();
     void dropFile();
     void shownCoordinates();
+    void allSettings();
     void closeDuringTraining();
 
 private:
@@ -1279,6 +1282,67 @@ void TestStudioWindow::shownCoordinates()
     loadAndWait(QStringLiteral("builtin:rings?count=8"));
     QVERIFY(!choose->isEnabled());
     m_window->setShownCoordinates({ 0, 1, 2 });
+}
+
+/// Training > All settings…: every engine setting is in the tree with its default; edits come
+/// back with their types and reach the config the run would use; bad values are refused with the
+/// setting named, and the dialog stays open.
+void TestStudioWindow::allSettings()
+{
+    gui::TrainingPanel* t = m_window->trainingPanel();
+    QVERIFY(child<QPushButton>(t, "allSettings"));
+    const QString original = gui::configJsonFromForm(t->form());
+    const QJsonObject defaults = QJsonDocument::fromJson(gui::defaultConfigJson().toUtf8()).object();
+    {
+        gui::ConfigDialog dialog(original, gui::defaultConfigJson(), &gui::TrainingPanel::validateConfigJson);
+        // Every leaf setting of the engine's defaults is shown.
+        int leaves = 0;
+        for (auto section = defaults.begin(); section != defaults.end(); ++section) {
+            if (!section.value().isObject()) {
+                continue;
+            }
+            const QJsonObject o = section.value().toObject();
+            for (auto key = o.begin(); key != o.end(); ++key) {
+                if (!key.value().isObject()) {
+                    ++leaves;
+                    const QString path = section.key() + QLatin1Char('.') + key.key();
+                    QVERIFY2(!dialog.valueText(path).isEmpty() || key.value().toString().isEmpty(), qPrintable(path));
+                }
+            }
+        }
+        QVERIFY(leaves >= 20);
+        const QString shots = qEnvironmentVariable("WFM_STUDIO_SCREENSHOTS");
+        if (!shots.isEmpty()) {
+            dialog.show();
+            QVERIFY(QTest::qWaitForWindowExposed(&dialog));
+            dialog.grab().save(QDir(shots).filePath(QStringLiteral("all-settings.png")));
+            dialog.hide();
+        }
+        QVERIFY(dialog.setValueText(QStringLiteral("flow.iterations"), QStringLiteral("37")));
+        QVERIFY(dialog.setValueText(QStringLiteral("optim.ema_decay"), QStringLiteral("0.99")));
+        QVERIFY(dialog.setValueText(QStringLiteral("train.mixed_precision"), QStringLiteral("true")));
+        QVERIFY(!dialog.setValueText(QStringLiteral("flow.no_such_setting"), QStringLiteral("1")));
+        dialog.accept();
+        QCOMPARE(dialog.result(), int(QDialog::Accepted));
+        QCOMPARE(t->applyConfigJson(dialog.json()), QString());
+        const QJsonObject applied = QJsonDocument::fromJson(gui::configJsonFromForm(t->form()).toUtf8()).object();
+        QCOMPARE(applied[QStringLiteral("flow")].toObject()[QStringLiteral("iterations")].toInt(), 37);
+        QCOMPARE(applied[QStringLiteral("optim")].toObject()[QStringLiteral("ema_decay")].toDouble(), 0.99);
+        QCOMPARE(applied[QStringLiteral("train")].toObject()[QStringLiteral("mixed_precision")].toBool(), true);
+    }
+    {
+        gui::ConfigDialog dialog(original, gui::defaultConfigJson(), &gui::TrainingPanel::validateConfigJson);
+        QVERIFY(dialog.setValueText(QStringLiteral("flow.iterations"), QStringLiteral("lots")));
+        dialog.accept();
+        QVERIFY(dialog.result() != QDialog::Accepted);
+        QVERIFY2(dialog.errorText().contains(QLatin1String("flow.iterations")), qPrintable(dialog.errorText()));
+        QVERIFY(dialog.setValueText(QStringLiteral("flow.iterations"), QStringLiteral("-5")));
+        dialog.accept();
+        QVERIFY(dialog.result() != QDialog::Accepted);
+        QVERIFY2(dialog.errorText().contains(QLatin1String("iterations")), qPrintable(dialog.errorText()));
+        qInfo("refused: %s", qPrintable(dialog.errorText()));
+    }
+    QCOMPARE(t->applyConfigJson(original), QString());
 }
 
 void TestStudioWindow::closeDuringTraining()

@@ -279,7 +279,17 @@ TrainForm trainFormFromFile(const QString& path)
     if (!file.open(QIODevice::ReadOnly)) {
         throw ConfigError(str(path) + ": " + str(file.errorString()));
     }
-    const flow::TrainConfig c = flow::TrainConfig::fromJsonString(file.readAll().toStdString(), str(path));
+    return trainFormFromJson(QString::fromUtf8(file.readAll()), path);
+}
+
+QString defaultConfigJson()
+{
+    return qstr(flow::TrainConfig().toJsonString());
+}
+
+TrainForm trainFormFromJson(const QString& json, const QString& what)
+{
+    const flow::TrainConfig c = flow::TrainConfig::fromJsonString(str(json), str(what));
     TrainForm f;
     f.baseJson = qstr(c.toJsonString());
     f.spec = qstr(c.data.spec);

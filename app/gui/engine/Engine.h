@@ -90,6 +90,11 @@ TrainForm defaultTrainForm();
 /// Reads a config JSON file (or a ":/" resource) into a form (baseJson = the file's settings).
 /// Throws ConfigError.
 TrainForm trainFormFromFile(const QString& path);
+/// The same from JSON text; `what` names its origin in errors. Throws ConfigError (naming the
+/// section.key of a bad or unknown setting).
+TrainForm trainFormFromJson(const QString& json, const QString& what);
+/// Every setting at the engine's defaults, as JSON.
+QString defaultConfigJson();
 /// The complete, validated config JSON for the form. Throws ConfigError.
 QString configJsonFromForm(const TrainForm& form);
 QStringList minibatchCostNames();
