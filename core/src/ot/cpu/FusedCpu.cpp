@@ -768,6 +768,46 @@ void topK(const Problem& p, const float* f, const float* g, int k, float* values
     });
 }
 
+namespace {
+
+/// max_q |xr - c_q|^2 over n columns stored as d runs of n coordinates. Fixed-width blocks of
+/// lanes with lane-wise maxima (no reduction in the inner loops), so the compiler vectorises it.
+float rowMaxCost(const float* xr, int d, const float* c, int n)
+{
+    constexpr int kLanes = 16;
+    float lanes[kLanes] = {};
+    int q0 = 0;
+    for (; q0 + kLanes <= n; q0 += kLanes) {
+        float acc[kLanes] = {};
+        for (int k = 0; k < d; ++k) {
+            const float xk = xr[k];
+            const float* ck = c + std::size_t(k) * std::size_t(n) + std::size_t(q0);
+            for (int l = 0; l < kLanes; ++l) {
+                const float t = xk - ck[l];
+                acc[l] += t * t;
+            }
+        }
+        for (int l = 0; l < kLanes; ++l) {
+            lanes[l] = lanes[l] > acc[l] ? lanes[l] : acc[l];
+        }
+    }
+    float best = 0.0f;
+    for (int l = 0; l < kLanes; ++l) {
+        best = std::max(best, lanes[l]);
+    }
+    for (; q0 < n; ++q0) {
+        float acc = 0.0f;
+        for (int k = 0; k < d; ++k) {
+            const float t = xr[k] - c[std::size_t(k) * std::size_t(n) + std::size_t(q0)];
+            acc += t * t;
+        }
+        best = std::max(best, acc);
+    }
+    return best;
+}
+
+} // namespace
+
 void maxCost(const Problem& p, float* out, int threads)
 {
     WFM_CHECK(p.B >= 0 && p.N >= 0 && p.M >= 0 && p.d >= 1, "fused Sinkhorn maxCost: bad sizes B=",
@@ -778,12 +818,13 @@ void maxCost(const Problem& p, float* out, int threads)
     }
     WFM_CHECK(p.x && p.y && p.loga && p.logb, "fused Sinkhorn maxCost: missing input arrays");
     const int d = p.d;
-    // Live columns of every pair as structure of arrays, so the inner loop over columns
-    // vectorises: cols[b] holds d runs of `count` coordinates.
-    std::vector<std::vector<float>> cols(std::size_t(p.B));
-    std::vector<int> counts(std::size_t(p.B), 0);
-    std::vector<Item> items;
-    constexpr int kRows = 64;
+    const double work = double(p.N) * double(p.M) * double(p.B);
+    Team team(work < kMinParallelWork ? 1 : std::clamp(threads, 1, kMaxThreads));
+    // Rows are visited in decreasing order of an upper bound of their largest cost,
+    // (|x_i - c| + R)^2 with c the centre of the live columns and R their radius, and the scan
+    // stops once the bound cannot beat the best cost found: the result is the brute-force
+    // maximum (the bound has a margin for float32 rounding), usually after a few rows.
+    constexpr double kRoundingMargin = 1.0 + 1e-6;
     for (int b = 0; b < p.B; ++b) {
         const float* logb = p.logb + long(b) * p.M;
         const float* y = p.y + long(b) * p.M * d;
@@ -794,53 +835,68 @@ void maxCost(const Problem& p, float* out, int threads)
             }
         }
         const int n = int(live.size());
-        counts[std::size_t(b)] = n;
-        std::vector<float>& c = cols[std::size_t(b)];
-        c.resize(std::size_t(n) * std::size_t(d));
+        if (n == 0) {
+            continue;
+        }
+        // Live columns as structure of arrays (d runs of n coordinates), their centre and radius.
+        std::vector<float> c(std::size_t(n) * std::size_t(d));
+        std::vector<double> centre(std::size_t(d), 0.0);
         for (int k = 0; k < d; ++k) {
             for (int q = 0; q < n; ++q) {
-                c[std::size_t(k) * std::size_t(n) + std::size_t(q)] = y[long(live[std::size_t(q)]) * d + k];
+                const float v = y[long(live[std::size_t(q)]) * d + k];
+                c[std::size_t(k) * std::size_t(n) + std::size_t(q)] = v;
+                centre[std::size_t(k)] += v;
             }
+            centre[std::size_t(k)] /= n;
         }
-        if (n > 0) {
-            for (int r = 0; r < p.N; r += kRows) {
-                items.push_back({ b, r, std::min(p.N, r + kRows) });
-            }
-        }
-    }
-    std::vector<float> itemMax(items.size(), 0.0f);
-    const double work = double(p.N) * double(p.M) * double(p.B);
-    Team team(work < kMinParallelWork ? 1 : std::clamp(threads, 1, kMaxThreads));
-    team.run(int(items.size()), [&](int i, int) {
-        const Item& it = items[std::size_t(i)];
-        const int n = counts[std::size_t(it.pair)];
-        const float* c = cols[std::size_t(it.pair)].data();
-        const float* loga = p.loga + long(it.pair) * p.N;
-        const float* x = p.x + long(it.pair) * p.N * d;
-        std::vector<float> acc(static_cast<std::size_t>(n));
-        float best = 0.0f;
-        for (int r = it.r0; r < it.r1; ++r) {
-            if (!(loga[r] > kNegInf)) {
-                continue;
-            }
-            std::fill(acc.begin(), acc.end(), 0.0f);
+        double radius = 0.0;
+        for (int q = 0; q < n; ++q) {
+            double s2 = 0.0;
             for (int k = 0; k < d; ++k) {
-                const float xk = x[long(r) * d + k];
-                const float* ck = c + std::size_t(k) * std::size_t(n);
-                for (int q = 0; q < n; ++q) {
-                    const float t = xk - ck[q];
-                    acc[std::size_t(q)] += t * t;
-                }
+                const double t = double(c[std::size_t(k) * std::size_t(n) + std::size_t(q)]) - centre[std::size_t(k)];
+                s2 += t * t;
             }
-            for (int q = 0; q < n; ++q) {
-                best = std::max(best, acc[std::size_t(q)]);
+            radius = std::max(radius, std::sqrt(s2));
+        }
+        const float* loga = p.loga + long(b) * p.N;
+        const float* x = p.x + long(b) * p.N * d;
+        std::vector<std::pair<double, int>> rows; // (bound, row), largest bound first
+        for (int r = 0; r < p.N; ++r) {
+            if (loga[r] > kNegInf) {
+                double s2 = 0.0;
+                for (int k = 0; k < d; ++k) {
+                    const double t = double(x[long(r) * d + k]) - centre[std::size_t(k)];
+                    s2 += t * t;
+                }
+                const double reach = std::sqrt(s2) + radius;
+                rows.emplace_back(reach * reach * kRoundingMargin, r);
             }
         }
-        itemMax[std::size_t(i)] = best;
-    });
-    for (std::size_t i = 0; i < items.size(); ++i) {
-        float& o = out[items[i].pair];
-        o = std::max(o, itemMax[i]);
+        std::sort(rows.begin(), rows.end(), [](const auto& u, const auto& v) { return u.first > v.first; });
+        // Chunks of rows in bound order, evaluated by the team; chunks grow while the bound
+        // keeps the scan going.
+        float best = 0.0f;
+        std::size_t pos = 0;
+        std::size_t chunk = std::size_t(4 * team.size());
+        std::vector<float> partial;
+        while (pos < rows.size() && rows[pos].first > double(best)) {
+            const std::size_t end = std::min(rows.size(), pos + chunk);
+            const int pieces = int(std::min<std::size_t>(end - pos, std::size_t(team.size()) * 4));
+            partial.assign(std::size_t(pieces), 0.0f);
+            team.run(pieces, [&](int i, int) {
+                float m = 0.0f;
+                for (std::size_t r = pos + std::size_t(i); r < end; r += std::size_t(pieces)) {
+                    m = std::max(m, rowMaxCost(x + long(rows[r].second) * d, d, c.data(), n));
+                }
+                partial[std::size_t(i)] = m;
+            });
+            for (float m : partial) {
+                best = std::max(best, m);
+            }
+            pos = end;
+            chunk = std::min<std::size_t>(chunk * 2, 4096);
+        }
+        out[b] = best;
     }
 }
 
